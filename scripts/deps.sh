@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages rlhf.c needs (build, run and test), only the missing ones.
+# As root it runs apt-get; otherwise it prints the command to run.
+set -e
+PKGS="build-essential pkg-config libopenblas-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev libsodium-dev zlib1g-dev libopenmpi-dev openmpi-bin python3 python3-numpy python3-torch"
+missing=""
+# Node.js: any node >= 18 on PATH will do (the machine may have NodeSource's build).
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/tmp/rlhf-deps.log 2>&1 || { tail -30 /tmp/rlhf-deps.log; exit 1; }
+  else
+    echo "deps: missing Debian packages:$missing"
+    echo "deps: run as root:  apt-get install -y$missing"
+    exit 1
+  fi
+fi
+# npm packages used by the tests only (reference implementations), kept out of the repo.
+if [ ! -d tests/js/node_modules/gpt-3-encoder ] || [ ! -d tests/js/node_modules/js-tiktoken ]; then
+  echo "deps: installing npm test packages (gpt-3-encoder, js-tiktoken)"
+  (cd tests/js && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || { echo "deps: npm install failed in tests/js"; exit 1; }
+fi
+echo "deps: ok"
