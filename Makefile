@@ -69,7 +69,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps check test test-unit test-cli test-ref test-js test-browser test-mpi asan demo bench clean features print-features
 all: print-features $(BIN) $(UNIT_BIN) $(TOOL_BIN)
-	@ln -sf $(BUILD)/rlhf rlhf
+	@if [ "$(BUILD)" = build ]; then ln -sf build/rlhf rlhf; fi
 
 print-features:
 ifneq ($(MISSING),)
