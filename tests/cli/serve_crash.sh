@@ -22,6 +22,8 @@ check_acks() { # label
   echo "  $1: $n_ack acknowledged, $(wc -l < "$TMP/stored" | tr -d ' ') stored, $missing acknowledged but missing"
   expect_true "$1: some judgements were acknowledged ($n_ack)" [ "$n_ack" -gt 50 ]
   expect_true "$1: every acknowledged judgement is stored ($missing missing)" [ "$missing" -eq 0 ]
+  # Acks are distinct new rows (unique client keys per run), not replays of old ones.
+  expect_true "$1: acknowledged ids are distinct" [ "$(wc -l < "$TMP/acks.sorted")" -eq "$n_ack" ]
   expect_sql "PRAGMA integrity_check" ok
   # Links intact: every stored judgement has its generations.
   expect_sql "SELECT count(*) FROM judgements j WHERE NOT EXISTS (SELECT 1 FROM judgement_items i WHERE i.judgement_id = j.id)" 0

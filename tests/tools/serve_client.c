@@ -169,10 +169,11 @@ static void *run(void *arg) {
     while (now() < t_end && c->gen[0]) {
         seq++;
         if (seq % 2)
-            snprintf(json, sizeof json, "{\"generations\":[%lld,%lld],\"choice\":\"%s\",\"comment\":\"load %d/%ld\",\"client_key\":\"c%d-%ld\"}",
-                     c->gen[0], c->gen[1], seq % 4 == 1 ? "A" : "B", c->id, seq, c->id, seq);
+            snprintf(json, sizeof json, "{\"generations\":[%lld,%lld],\"choice\":\"%s\",\"comment\":\"load %d/%ld\",\"client_key\":\"r%d-c%d-%ld\"}",
+                     c->gen[0], c->gen[1], seq % 4 == 1 ? "A" : "B", c->id, seq, (int)getpid(), c->id, seq);
         else
-            snprintf(json, sizeof json, "{\"generation\":%lld,\"thumb\":%d,\"client_key\":\"c%d-%ld\"}", c->gen[seq % 4 == 0], seq % 3 ? 1 : -1, c->id, seq);
+            snprintf(json, sizeof json, "{\"generation\":%lld,\"thumb\":%d,\"client_key\":\"r%d-c%d-%ld\"}", c->gen[seq % 4 == 0], seq % 3 ? 1 : -1,
+                     (int)getpid(), c->id, seq);
         double t0 = now();
         int st = request(c, seq % 2 ? "/api/pair" : "/api/thumbs", json, body, sizeof body);
         double dt = now() - t0;

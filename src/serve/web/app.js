@@ -68,8 +68,8 @@ function initLogin() {
 // ---- feedback controls (thumbs + comment) -----------------------------------------
 function thumbsControls(genId) {
   const comment = el('input', {type: 'text', placeholder: 'Optional comment', maxLength: 4000, class: 'comment'});
-  const up = el('button', {type: 'button', class: 'thumb-up', title: 'Good answer'}, '👍');
-  const down = el('button', {type: 'button', class: 'thumb-down', title: 'Bad answer'}, '👎');
+  const up = el('button', {type: 'button', class: 'thumb-up', title: 'Good answer'}, '▲ good');
+  const down = el('button', {type: 'button', class: 'thumb-down', title: 'Bad answer'}, '▼ bad');
   const note = el('span', {class: 'tag'});
   const send = async (thumb, btn) => {
     up.disabled = down.disabled = true;
