@@ -13,6 +13,9 @@
  * an error, not an ack). Prints one JSON line of counts and latency
  * percentiles to stdout.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr, memmem */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

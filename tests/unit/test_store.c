@@ -1,5 +1,8 @@
 /* test_store.c — the feedback database: migrations, refusal of newer schemas,
  * tokens, round trips, injection strings stored verbatim, export, stats. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr, memmem */
+#endif
 #include "test.h"
 #include <jansson.h>
 #include <sqlite3.h>
