@@ -23,7 +23,7 @@ static int open_db(store **s, const char *path, const char *sync) {
 
 int cmd_serve(int argc, char **argv) {
     static const char *db_path, *host, *public_origin, *port_file, *sync;
-    static rl_strlist models;
+    static rl_strlist models, runs;
     static int port, threads, open_mode, max_body, delay_ms;
     static double rate, burst, hours;
     rl_flag flags[] = {
@@ -41,6 +41,7 @@ int cmd_serve(int argc, char **argv) {
         {"session-hours", RL_FLAG_FLOAT, &hours, "12", 0.01, 24 * 90, NULL, "login session lifetime"},
         {"public-origin", RL_FLAG_STRING, &public_origin, "", 0, 0, NULL, "extra allowed origin when behind a proxy, e.g. https://label.example.org"},
         {"dummy-delay-ms", RL_FLAG_INT, &delay_ms, "30", 0, 5000, NULL, "pause between pieces of the dummy generator when streaming"},
+        {"runs", RL_FLAG_STRINGS, &runs, "", 0, 0, NULL, "JSONL metric logs of training runs to plot on the operator page"},
         {"sync", RL_FLAG_ENUM, &sync, "full", 0, 0, "full|normal", "SQLite synchronous: full = fsync every commit (survives power loss)"},
     };
     int rc = rl_flags_parse("serve", "Run the feedback web app: people chat with the model, give thumbs, compare and rank answers.",
@@ -86,6 +87,8 @@ int cmd_serve(int argc, char **argv) {
         cfg.burst = burst;
         cfg.session_hours = hours;
         cfg.public_origin = *public_origin ? public_origin : NULL;
+        cfg.runs = runs.v;
+        cfg.nruns = runs.n;
         if (serve_start(&srv, &cfg) != RL_OK) {
             fprintf(stderr, "rlhf serve: %s\n", rl_error());
             status = 1;

@@ -160,6 +160,16 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     return send_json(c, status, o, NULL);
 }
 
+/* A JSON string of s, repairing invalid UTF-8. */
+static json_t *jstr_or_empty(const char *s) {
+    json_t *j = json_string(s);
+    if (j) return j;
+    char *clean = text_utf8_sanitize(s, strlen(s));
+    j = json_string(clean ? clean : "");
+    free(clean);
+    return j;
+}
+
 /* ---- sessions, rate limits -------------------------------------------------------- */
 
 static const char *header(struct MHD_Connection *c, const char *name) {
@@ -937,6 +947,135 @@ static enum MHD_Result h_chart(call *k) {
     return r;
 }
 
+/* ---- training-run plots (operator) ------------------------------------------------------------
+ * The operator passes JSONL metric logs (one object per line, as rl_metrics
+ * writes them) with --runs; they are addressed by index only, never by a
+ * path from the request. */
+
+#define RUN_MAX_BYTES (64 << 20)
+#define RUN_MAX_POINTS 2000
+
+/* Numeric keys of the first lines of run i (excluding "step"): a JSON array. */
+static json_t *run_keys(const char *path) {
+    json_t *keys = json_array();
+    FILE *f = fopen(path, "r");
+    if (!f) return keys;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int n = 0; n < 50 && getline(&line, &cap, f) > 0; n++) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+            if (!json_is_number(v) || !strcmp(k, "step")) continue;
+            int seen = 0;
+            size_t i;
+            json_t *e;
+            json_array_foreach(keys, i, e) if (!strcmp(json_string_value(e), k)) seen = 1;
+            if (!seen && json_array_size(keys) < 64) json_array_append_new(keys, jstr_or_empty(k));
+        }
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    return keys;
+}
+
+static enum MHD_Result h_runs(call *k) {
+    json_t *arr = json_array();
+    for (int i = 0; i < k->s->cfg.nruns; i++) {
+        const char *p = k->s->cfg.runs[i];
+        const char *base = strrchr(p, '/');
+        json_array_append_new(arr, json_pack("{s:i,s:o,s:o}", "index", i, "name", jstr_or_empty(base ? base + 1 : p), "keys", run_keys(p)));
+    }
+    return send_json(k->c, 200, json_pack("{s:o}", "runs", arr), NULL);
+}
+
+static enum MHD_Result h_run_svg(call *k) {
+    const char *rs = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "run");
+    const char *key = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "key");
+    char *end = NULL;
+    long ri = rs ? strtol(rs, &end, 10) : -1;
+    if (!rs || *end || ri < 0 || ri >= k->s->cfg.nruns) return send_error(k->c, 400, "'run' must be an index in [0, %d)", k->s->cfg.nruns);
+    if (!key || !*key || strlen(key) > 64) return send_error(k->c, 400, "'key' must name a metric");
+    FILE *f = fopen(k->s->cfg.runs[ri], "r");
+    if (!f) return send_error(k->c, 404, "run log cannot be read");
+    size_t n = 0, cap = 1024, bytes = 0;
+    double *xs = malloc(cap * sizeof *xs), *ys = malloc(cap * sizeof *ys);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    long lineno = 0;
+    while (xs && ys && (got = getline(&line, &lcap, f)) > 0 && bytes < RUN_MAX_BYTES) {
+        bytes += (size_t)got;
+        lineno++;
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        json_t *v = json_object_get(o, key), *st = json_object_get(o, "step");
+        if (json_is_number(v) && isfinite(json_number_value(v))) {
+            if (n == cap) {
+                cap *= 2;
+                double *nx = realloc(xs, cap * sizeof *xs), *ny = nx ? realloc(ys, cap * sizeof *ys) : NULL;
+                if (nx) xs = nx;
+                if (!nx || !ny) { json_decref(o); break; }
+                ys = ny;
+            }
+            xs[n] = json_is_number(st) ? json_number_value(st) : (double)lineno;
+            ys[n] = json_number_value(v);
+            n++;
+        }
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    size_t scap = 8192, len = 0;
+    char *b = malloc(scap);
+    if (!b || !xs || !ys) { free(b); free(xs); free(ys); return send_error(k->c, 500, "out of memory"); }
+    b[0] = 0;
+    int W = 640, H = 260, L = 60, R = 12, T = 30, B = 28;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        x0 = fmin(x0, xs[i]); x1 = fmax(x1, xs[i]);
+        y0 = fmin(y0, ys[i]); y1 = fmax(y1, ys[i]);
+    }
+    if (x1 <= x0) x1 = x0 + 1;
+    if (y1 <= y0) { y1 = y0 + 1; y0 -= 1; }
+    char esc[300], title[200];
+    size_t el = 0;
+    const char *base = strrchr(k->s->cfg.runs[ri], '/');
+    snprintf(title, sizeof title, "%s: %s", base ? base + 1 : k->s->cfg.runs[ri], key);
+    char *clean = text_utf8_sanitize(title, strlen(title));
+    text_xml_escape(esc, sizeof esc, &el, clean ? clean : "");
+    free(clean);
+    svg_add(&b, &len, &scap,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/><text x=\"8\" y=\"18\" font-weight=\"bold\">%s</text>"
+            "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>",
+            W, H, W, H, esc, L, H - B, W - R, H - B, L, T, L, H - B);
+    if (!n) svg_add(&b, &len, &scap, "<text x=\"%d\" y=\"%d\" fill=\"#666\">no values of this key</text>", L + 10, T + 20);
+    else {
+        svg_add(&b, &len, &scap,
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.4g</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.4g</text>"
+                "<text x=\"%d\" y=\"%d\">%.6g</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.6g</text><polyline fill=\"none\" stroke=\"#4a7bd0\" stroke-width=\"1.5\" points=\"",
+                L - 4, T + 4, y1, L - 4, H - B, y0, L, H - 8, x0, W - R, H - 8, x1);
+        /* At most RUN_MAX_POINTS points: take every stride-th value (and the last). */
+        size_t stride = n > RUN_MAX_POINTS ? (n + RUN_MAX_POINTS - 1) / RUN_MAX_POINTS : 1;
+        for (size_t i = 0; i < n; i += stride) {
+            size_t j = i + stride >= n ? n - 1 : i;
+            double px = L + (xs[j] - x0) / (x1 - x0) * (W - L - R), py = (H - B) - (ys[j] - y0) / (y1 - y0) * (H - B - T);
+            svg_add(&b, &len, &scap, "%.1f,%.1f ", px, py);
+        }
+        svg_add(&b, &len, &scap, "\"/>");
+    }
+    svg_add(&b, &len, &scap, "</svg>");
+    free(xs);
+    free(ys);
+    enum MHD_Result r = send_buf(k->c, 200, "image/svg+xml", b, strlen(b), 1, NULL, 0);
+    free(b);
+    return r;
+}
+
 /* ---- login ----------------------------------------------------------------------------------- */
 
 static enum MHD_Result h_login(call *k) {
@@ -1018,9 +1157,11 @@ static enum MHD_Result dispatch(serve_server *s, struct MHD_Connection *c, const
     if (is_get) {
         if (!strcmp(url, "/api/me")) return h_me(&k);
         if (!strcmp(url, "/api/profile")) return h_profile_get(&k);
-        if (!strcmp(url, "/api/stats") || !strcmp(url, "/api/chart.svg")) {
+        if (!strcmp(url, "/api/stats") || !strcmp(url, "/api/chart.svg") || !strcmp(url, "/api/runs") || !strcmp(url, "/api/run.svg")) {
             if (k.ses.role != STORE_ROLE_OPERATOR) return send_error(c, 403, "operators only");
             if (!strcmp(url, "/api/chart.svg")) return h_chart(&k);
+            if (!strcmp(url, "/api/runs")) return h_runs(&k);
+            if (!strcmp(url, "/api/run.svg")) return h_run_svg(&k);
             char *js = NULL;
             if (store_stats_json(s->cfg.db, &js) != RL_OK) return send_error(c, 500, "%s", rl_error());
             enum MHD_Result r = send_buf(c, 200, "application/json; charset=utf-8", js, strlen(js), 1, NULL, 0);

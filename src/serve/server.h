@@ -38,6 +38,8 @@ typedef struct {
     double burst;              /* bucket size */
     double session_hours;      /* session lifetime */
     const char *public_origin; /* NULL or an extra allowed origin, e.g. "https://label.example.org" */
+    const char *const *runs;   /* [nruns] JSONL metric logs of training runs (rl_metrics) to plot on /operator */
+    int nruns;
 } serve_config;
 
 /* Defaults: 127.0.0.1:8080, 4 threads, 64 KiB bodies, 10 writes/s burst 40, 12 h sessions. */

@@ -108,6 +108,9 @@ try {
   await page.goto(U + '/operator');
   await page.waitForSelector('#op:not([hidden])');
   await page.waitForFunction(() => [...document.querySelectorAll('.charts img')].every((i) => i.complete && i.naturalWidth > 1));
+  await page.waitForFunction(() => { const i = document.querySelector('.run-chart'); return i && i.complete && i.naturalWidth > 1; });
+  check(await page.locator('.run-chart').count() === 1, 'one training-run plot');
+  check(await page.inputValue('.run-key') === 'loss', 'run plot shows loss first');
   result.total = await page.textContent('#op-total');
   check(result.total === '4', 'operator total is 4: ' + result.total);
   await page.screenshot({path: join(ART, 'operator.png'), fullPage: true});

@@ -19,7 +19,9 @@ DB="$TMP/browser.db"
 expect_exit 0 "$RLHF" annotators add --db "$DB" --name browser-tester --group browser-group --operator
 TOKEN=$(grep '^rlhf1' "$TMP/out")
 "$RLHF" annotators add --db "$DB" --name someone-else >/dev/null 2>&1
-start_server "$DB" --model dummy:a --model dummy:b --model dummy:c --dummy-delay-ms 60
+# A small metrics log, as a training run writes it, for the operator page's run plot.
+awk 'BEGIN { for (i = 0; i < 200; i++) printf "{\"step\":%d,\"loss\":%.4f,\"reward\":%.4f,\"kl\":%.4f}\n", i, 3 * exp(-i / 60) + 0.3, 1 - exp(-i / 80), 0.02 * i / 200 }' > "$TMP/ppo_demo.jsonl"
+start_server "$DB" --model dummy:a --model dummy:b --model dummy:c --dummy-delay-ms 60 --runs "$TMP/ppo_demo.jsonl"
 expect_true "server started" [ -n "$PORT" ]
 
 RLHF_URL="$U" RLHF_TOKEN="$TOKEN" RLHF_ARTIFACTS="$ART" timeout 180 node "$HERE/app.mjs" > "$TMP/node.out" 2>&1

@@ -215,8 +215,16 @@ expect_sql "SELECT count(*) FROM generations" $((N0 + 1))
 expect_sql "SELECT stopped FROM generations ORDER BY id DESC LIMIT 1" 1
 
 # ---- open mode -----------------------------------------------------------------------------------------------------
-start_server "$DB" --open-mode
+for i in $(seq 0 99); do echo "{\"step\":$i,\"loss\":$(( 100 - i )).5,\"kl\":0.0$i,\"note\":\"x\"}"; done > "$TMP/run<b>.jsonl"
+start_server "$DB" --open-mode --runs "$TMP/run<b>.jsonl"
 login ""; expect_code 200 "open mode login"; expect_body '"name":"local"'; expect_body '"role":"operator"'
+# training-run plots: addressed by index, keys discovered, labels escaped
+api GET /api/runs; expect_code 200 "runs"; expect_body '"keys":\["loss","kl"\]'; expect_body '"name":"run<b>.jsonl"'
+api GET "/api/run.svg?run=0&key=loss"; expect_code 200 "run chart"; expect_body '<polyline'; expect_body 'run&lt;b&gt;.jsonl: loss'
+expect_true "100 points plotted" [ "$(grep -o '[0-9.]*,[0-9.]* ' "$TMP/body" | wc -l)" -eq 100 ]
+api GET "/api/run.svg?run=1&key=loss"; expect_code 400 "run index out of range"
+api GET "/api/run.svg?run=..%2F..%2Fetc%2Fpasswd&key=loss"; expect_code 400 "run as a path"
+api GET "/api/run.svg?run=0&key=%3Cscript%3E"; expect_code 200 "unknown key"; expect_body 'no values'; expect_body '&lt;script&gt;'
 stop_server
 
 # ---- export -----------------------------------------------------------------------------------------------------------

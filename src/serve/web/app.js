@@ -251,6 +251,21 @@ async function initOperator() {
   for (const row of st.by_annotator) ta.append(el('tr', {}, el('td', {}, row.annotator), el('td', {}, String(row.count))));
   for (const by of ['kind', 'annotator', 'group', 'day']) $('chart-' + by).src = '/api/chart.svg?by=' + by;
   $('op').hidden = false;
+  // Training runs: one chart per run, a select for the metric.
+  const rr = await fetch('/api/runs', {credentials: 'same-origin'});
+  const runs = rr.status === 200 ? (await rr.json()).runs : [];
+  if (runs.length) $('runs').replaceChildren();
+  for (const run of runs) {
+    const img = el('img', {alt: run.name, class: 'run-chart'});
+    const sel = el('select', {class: 'run-key'});
+    for (const key of run.keys) sel.append(el('option', {value: key}, key));
+    const pref = ['loss', 'reward', 'kl'].find((key) => run.keys.includes(key));
+    if (pref) sel.value = pref;
+    const show = () => { img.src = '/api/run.svg?run=' + run.index + '&key=' + encodeURIComponent(sel.value); };
+    sel.onchange = show;
+    if (run.keys.length) show();
+    $('runs').append(el('div', {class: 'run'}, el('div', {class: 'row'}, el('b', {}, run.name), sel), img));
+  }
 }
 
 // ---- profile -------------------------------------------------------------------------------------
