@@ -33,6 +33,7 @@ f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-1}))
 expect_true "browser script exit 0" [ "$NODE_RC" -eq 0 ]
 stop_server
+expect_true "server exits 0 on SIGTERM ($SRC)" [ "$SRC" = 0 ]
 
 # ---- the rows in SQLite ---------------------------------------------------------
 expect_sql "SELECT count(*) FROM judgements" 4

@@ -226,6 +226,7 @@ api GET "/api/run.svg?run=1&key=loss"; expect_code 400 "run index out of range"
 api GET "/api/run.svg?run=..%2F..%2Fetc%2Fpasswd&key=loss"; expect_code 400 "run as a path"
 api GET "/api/run.svg?run=0&key=%3Cscript%3E"; expect_code 200 "unknown key"; expect_body 'no values'; expect_body '&lt;script&gt;'
 stop_server
+expect_true "open-mode server exits 0 ($SRC)" [ "$SRC" = 0 ]
 
 # ---- export -----------------------------------------------------------------------------------------------------------
 expect_exit 0 "$RLHF" feedback export --db "$DB" --format jsonl --out "$TMP/e.jsonl"
