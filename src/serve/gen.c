@@ -1,5 +1,6 @@
 /* gen.c — model opening and the built-in dummy generator. See gen.h. */
 #include "gen.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -157,4 +158,162 @@ rl_status serve_generate(serve_model *m, const serve_turn *turns, int nturns, co
     }
     free(buf);
     return r;
+}
+
+/* ---- push adapter ---------------------------------------------------------------- */
+
+typedef struct {
+    serve_push_backend b;
+    pthread_mutex_t run_mu;   /* held around generate() unless b.concurrent */
+} push_model;
+
+typedef struct {
+    push_model *pm;
+    serve_turn *turns;        /* deep copies */
+    char **strings;
+    int nturns;
+    serve_gen_params p;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *buf;                /* queued bytes [head, len) */
+    size_t head, len, cap;
+    int done;                 /* generate() returned */
+    rl_status status;
+    char error[256];
+    int cancel;               /* set by stop(); read by generate through a pointer */
+} push_stream;
+
+static int push_emit(void *ctx, const char *piece, size_t n) {
+    push_stream *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (!s->cancel && n) {
+        if (s->head > 0 && s->head == s->len) s->head = s->len = 0;
+        if (s->len + n > s->cap) {
+            size_t cap = (s->len + n) * 2 + 256;
+            char *nb = realloc(s->buf, cap);
+            if (nb) { s->buf = nb; s->cap = cap; }
+        }
+        if (s->len + n <= s->cap) {
+            memcpy(s->buf + s->len, piece, n);
+            s->len += n;
+        }
+        pthread_cond_signal(&s->cv);
+    }
+    int stop = s->cancel;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+static void *push_worker(void *arg) {
+    push_stream *s = arg;
+    push_model *pm = s->pm;
+    if (!pm->b.concurrent) pthread_mutex_lock(&pm->run_mu);
+    rl_status r = pm->b.generate(pm->b.impl, s->turns, s->nturns, &s->p, push_emit, s, &s->cancel);
+    if (!pm->b.concurrent) pthread_mutex_unlock(&pm->run_mu);
+    pthread_mutex_lock(&s->mu);
+    s->status = r;
+    if (r != RL_OK) snprintf(s->error, sizeof s->error, "%s", rl_error());
+    s->done = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void push_stream_free(push_stream *s) {
+    for (int i = 0; i < 2 * s->nturns; i++) free(s->strings[i]);
+    free(s->strings);
+    free(s->turns);
+    free(s->buf);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+static rl_status push_start(serve_model *m, const serve_turn *turns, int nturns, const serve_gen_params *p, void **out) {
+    push_stream *s = calloc(1, sizeof *s);
+    if (!s) return rl_fail(RL_ENOMEM, "out of memory");
+    s->pm = m->impl;
+    s->p = *p;
+    s->nturns = nturns;
+    s->turns = calloc((size_t)(nturns > 0 ? nturns : 1), sizeof *s->turns);
+    s->strings = calloc((size_t)(2 * nturns + 1), sizeof *s->strings);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    int ok = s->turns && s->strings;
+    for (int i = 0; ok && i < nturns; i++) {
+        s->strings[2 * i] = strdup(turns[i].role ? turns[i].role : "user");
+        s->strings[2 * i + 1] = strdup(turns[i].content ? turns[i].content : "");
+        ok = s->strings[2 * i] && s->strings[2 * i + 1];
+        s->turns[i].role = s->strings[2 * i];
+        s->turns[i].content = s->strings[2 * i + 1];
+    }
+    if (!ok || pthread_create(&s->th, NULL, push_worker, s) != 0) {
+        push_stream_free(s);
+        return rl_fail(ok ? RL_EINTERNAL : RL_ENOMEM, "cannot start the generation thread");
+    }
+    *out = s;
+    return RL_OK;
+}
+
+static int push_next(void *stream, char *buf, size_t cap, size_t *n) {
+    push_stream *s = stream;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    while (s->head == s->len && !s->done) pthread_cond_wait(&s->cv, &s->mu);
+    int rc;
+    if (s->head < s->len) {
+        size_t k = s->len - s->head;
+        if (k > cap) k = cap;
+        memcpy(buf, s->buf + s->head, k);
+        s->head += k;
+        *n = k;
+        rc = 1;
+    } else if (s->status != RL_OK) {
+        rl_fail(s->status, "%s", s->error);
+        rc = -1;
+    } else {
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void push_stop(void *stream) {
+    push_stream *s = stream;
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->cancel = 1;
+    pthread_mutex_unlock(&s->mu);
+    /* generate() sees the cancel at its next emit (or by polling *cancel). */
+    pthread_join(s->th, NULL);
+    push_stream_free(s);
+}
+
+static void push_close(serve_model *m) {
+    push_model *pm = m->impl;
+    if (!pm) return;
+    if (pm->b.close) pm->b.close(pm->b.impl);
+    pthread_mutex_destroy(&pm->run_mu);
+    free(pm);
+}
+
+rl_status serve_model_from_push(serve_model **out, const serve_push_backend *b) {
+    *out = NULL;
+    if (!b || !b->generate || !b->identity || !*b->identity) return rl_fail(RL_EINVAL, "a push backend needs generate() and an identity");
+    serve_model *m = calloc(1, sizeof *m);
+    push_model *pm = calloc(1, sizeof *pm);
+    if (!m || !pm) { free(m); free(pm); return rl_fail(RL_ENOMEM, "out of memory"); }
+    pm->b = *b;
+    pthread_mutex_init(&pm->run_mu, NULL);
+    m->kind = b->kind ? b->kind : "push";
+    snprintf(m->identity, sizeof m->identity, "%s", b->identity);
+    snprintf(m->path, sizeof m->path, "%s", b->path ? b->path : b->identity);
+    m->impl = pm;
+    m->start = push_start;
+    m->next = push_next;
+    m->stop = push_stop;
+    m->close = push_close;
+    *out = m;
+    return RL_OK;
 }

@@ -69,6 +69,37 @@ void serve_model_close(serve_model *m);
 typedef rl_status (*serve_checkpoint_open_fn)(serve_model **out, const char *path);
 void serve_set_checkpoint_backend(serve_checkpoint_open_fn fn);
 
+/* ---- push-style backends ------------------------------------------------------
+ * A sampler that generates a whole answer in one call and reports each token
+ * through a callback (like sampler_generate in src/model/sampler.h) plugs in
+ * through this adapter: start() runs generate() on a worker thread, emit()
+ * queues the pieces, next() hands them to the server as they arrive, and
+ * stop() raises *cancel and joins the thread. */
+
+/* Queues one piece (bytes, may end inside a UTF-8 character). Returns
+ * nonzero when the consumer has stopped: generate should return soon. */
+typedef int (*serve_emit_fn)(void *emit_ctx, const char *piece, size_t n);
+
+typedef struct {
+    const char *kind;          /* e.g. "gpt" */
+    const char *identity;      /* stored with generations, e.g. "<path>#<checksum>" */
+    const char *path;
+    void *impl;                /* owned by the model once serve_model_from_push succeeds */
+    /* One whole generation: emit every piece in order and return RL_OK at
+     * the end (or early, when emit returns nonzero or *cancel is set). Runs on
+     * a worker thread. */
+    rl_status (*generate)(void *impl, const serve_turn *turns, int nturns, const serve_gen_params *p,
+                          serve_emit_fn emit, void *emit_ctx, const volatile int *cancel);
+    void (*close)(void *impl); /* may be NULL */
+    /* 0: generate() calls on this model are serialised by a mutex (one KV
+     * cache per model); 1: they may run at once. */
+    int concurrent;
+} serve_push_backend;
+
+/* Wraps a push-style backend into a serve_model. The turns passed to start()
+ * are deep-copied for the worker thread. */
+rl_status serve_model_from_push(serve_model **out, const serve_push_backend *b);
+
 /* Whole answer without streaming: runs start/next/stop and returns the text
  * (malloc'd, valid UTF-8: invalid bytes become U+FFFD). *cancel (may be NULL)
  * is checked between pieces. */
