@@ -1084,7 +1084,7 @@ static enum MHD_Result h_login(call *k) {
     client_ip(k->c, ip, sizeof ip);
     snprintf(key, sizeof key, "ip:%s", ip);
     /* Guessing a 256-bit token is hopeless anyway; this keeps it from being a CPU sink. */
-    if (!take_token(k->s, key, 5, 20)) return send_error(k->c, 429, "too many login attempts; wait a few seconds");
+    if (!take_token(k->s, key, 20, 100)) return send_error(k->c, 429, "too many login attempts; wait a few seconds");
     json_t *o = parse_body(k->rq, "token", err, sizeof err);
     if (!o) return send_error(k->c, 400, "%s", err);
     const char *tok;

@@ -127,7 +127,7 @@ expect_body '"label":"A"'
 expect_true "compare hides model identity" sh -c "! grep -qE 'dummy:|\"model\"|identity' '$TMP/body'"
 GA=$(sed -n 's/.*"items":\[{"id":\([0-9]*\).*/\1/p' "$TMP/body")
 GB=$(sed -n 's/.*"items":\[{"id":[0-9]*,[^}]*},{"id":\([0-9]*\).*/\1/p' "$TMP/body")
-expect_true "two generations ($GA, $GB)" [ -n "$GA" ] && [ -n "$GB" ]
+expect_true "two generations ($GA, $GB)" sh -c "[ -n \"$GA\" ] && [ -n \"$GB\" ]"
 expect_sql "SELECT count(DISTINCT model_id) FROM generations WHERE id IN ($GA,$GB)" 2
 api POST /api/pair "{\"generations\":[$GA,$GB],\"choice\":\"B\",\"comment\":\"$EVIL_XSS\"}"; expect_code 201 "pair"
 api POST /api/pair "{\"generations\":[$GA,$GB],\"choice\":\"$EVIL_SQL\"}"; expect_code 400 "bad choice"
@@ -225,6 +225,13 @@ expect_true "100 points plotted" [ "$(grep -o '[0-9.]*,[0-9.]* ' "$TMP/body" | w
 api GET "/api/run.svg?run=1&key=loss"; expect_code 400 "run index out of range"
 api GET "/api/run.svg?run=..%2F..%2Fetc%2Fpasswd&key=loss"; expect_code 400 "run as a path"
 api GET "/api/run.svg?run=0&key=%3Cscript%3E"; expect_code 200 "unknown key"; expect_body 'no values'; expect_body '&lt;script&gt;'
+# login attempts are rate limited per address (20/s, burst 100)
+URLS=$(for i in $(seq 1 200); do printf '%s ' "$U/api/login"; done)
+# shellcheck disable=SC2086
+curl -s -w '\nCODE:%{http_code}\n' -H 'Content-Type: application/json' -d '{"token":"rlhf1.1.x"}' $URLS > "$TMP/codes"
+n429=$(grep -c '^CODE:429$' "$TMP/codes")
+n401=$(grep -c '^CODE:401$' "$TMP/codes")
+expect_true "login attempts rate limited ($n401 invalid, $n429 too many)" sh -c "[ $n429 -ge 1 ] && [ $n401 -ge 100 ]"
 stop_server
 expect_true "open-mode server exits 0 ($SRC)" [ "$SRC" = 0 ]
 
