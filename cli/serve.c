@@ -192,7 +192,7 @@ int cmd_annotators_question(int argc, char **argv) {
     return 0;
 }
 
-int cmd_feedback_export(int argc, char **argv) {
+int cmd_feedback_export_db(int argc, char **argv) {
     static const char *db_path, *format, *out;
     rl_flag flags[] = {
         {"db", RL_FLAG_STRING, &db_path, NULL, 0, 0, NULL, "feedback database"},

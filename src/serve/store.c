@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "../base/log.h"
 #include "text.h"
 
@@ -64,6 +65,12 @@ static json_t *jstr(const char *s) {
     j = json_string(clean ? clean : "");
     free(clean);
     return j;
+}
+
+/* Integral values as JSON integers (the canonical form writes 5, not 5.0). */
+static json_t *jnum(double x) {
+    if (x == floor(x) && fabs(x) < 9007199254740992.0) return json_integer((json_int_t)x);
+    return json_real(x);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i) {
@@ -915,6 +922,17 @@ static json_t *groups_of(sqlite3 *db, int64_t annotator_id) {
     return g;
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) of unix seconds t. */
+static void iso_time(double t, char *out, size_t n) {
+    long long ms = llround(t * 1000.0);
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, n, "%s.%03lldZ", buf, ms % 1000);
+}
+
 /* HH text of a conversation + final answer: "\n\nHuman: ...\n\nAssistant: ...". */
 static char *hh_text(json_t *conv, const char *answer) {
     size_t cap = 256 + strlen(answer), len = 0;
@@ -970,32 +988,43 @@ rl_status store_export(store *s, store_export_format fmt, FILE *out, int64_t *wr
             json_array_append_new(gens, g);
         }
         if (!conv) conv = json_array();
-        /* prompt: the last user turn's text (the conversation holds all turns) */
-        const char *prompt = "";
         size_t idx;
         json_t *turn;
-        json_array_foreach(conv, idx, turn) {
-            const char *role = json_string_value(json_object_get(turn, "role"));
-            const char *c = json_string_value(json_object_get(turn, "content"));
-            if (role && c && !strcmp(role, "user")) prompt = c;
-        }
         char id_text[32];
         snprintf(id_text, sizeof id_text, "app:%lld", (long long)jid);
         double created = sqlite3_column_double(st, 11);
         if (fmt == STORE_EXPORT_JSONL) {
+            /* The record library's canonical JSONL, version 1
+             * (docs/formats-serve.md): `rlhf feedback import` and
+             * fb_import_* read it as it is. Keys in its canonical order. */
+            json_object_set_new(o, "v", json_integer(1));
             json_object_set_new(o, "kind", json_string(kind));
             json_object_set_new(o, "id", json_string(id_text));
             json_object_set_new(o, "source", json_string("app"));
-            json_object_set_new(o, "prompt", jstr(prompt));
-            json_object_set_new(o, "conversation", json_incref(conv));
+            json_object_set_new(o, "annotator", jstr(col_text(st, 3)));
+            json_object_set_new(o, "groups", groups_of(s->db, sqlite3_column_int64(st, 2)));
+            char when[40];
+            iso_time(created, when, sizeof when);
+            json_object_set_new(o, "time", json_string(when));
+            json_object_set_new(o, "weight", json_integer(1));
+            /* prompt: the conversation as [{role, text}] */
+            json_t *prompt_turns = json_array();
+            json_array_foreach(conv, idx, turn) {
+                const char *role = json_string_value(json_object_get(turn, "role"));
+                const char *c = json_string_value(json_object_get(turn, "content"));
+                json_array_append_new(prompt_turns, json_pack("{s:o,s:o}", "role", jstr(role ? role : "user"), "text", jstr(c ? c : "")));
+            }
+            json_object_set_new(o, "prompt", prompt_turns);
             json_object_set_new(o, "responses", json_incref(responses));
-            if (!strcmp(kind, "thumbs")) json_object_set_new(o, "thumb", json_integer(sqlite3_column_int(st, 4)));
-            if (!strcmp(kind, "pair")) json_object_set_new(o, "choice", jstr(col_text(st, 5)));
+            if (!strcmp(kind, "pair")) {
+                const char *c = col_text(st, 5);
+                json_object_set_new(o, "choice", json_string(!strcmp(c, "A") ? "a" : !strcmp(c, "B") ? "b" : c));
+            }
+            if (!strcmp(kind, "thumbs")) json_object_set_new(o, "thumb", json_string(sqlite3_column_int(st, 4) > 0 ? "up" : "down"));
             if (!strcmp(kind, "ranking")) {
                 json_error_t err;
                 json_t *order = json_loads(col_text(st, 6), 0, &err);
-                if (!order) order = json_array();
-                /* ranks[i] = rank of responses[i] (0 = best): the record library's form. */
+                /* ranks[i] = rank of responses[i] (0 = best) from order = positions best first. */
                 json_t *ranks = json_array();
                 size_t k = json_array_size(order);
                 for (size_t i = 0; i < k; i++) json_array_append_new(ranks, json_integer(0));
@@ -1004,22 +1033,32 @@ rl_status store_export(store *s, store_export_format fmt, FILE *out, int64_t *wr
                     json_int_t p = json_integer_value(pos);
                     if (p >= 0 && (size_t)p < k) json_array_set_new(ranks, (size_t)p, json_integer((json_int_t)idx));
                 }
-                json_object_set_new(o, "ranking", order);
+                json_decref(order);
                 json_object_set_new(o, "ranks", ranks);
             }
             if (!strcmp(kind, "rating")) {
-                json_object_set_new(o, "rating", json_real(sqlite3_column_double(st, 7)));
+                json_object_set_new(o, "rating", jnum(sqlite3_column_double(st, 7)));
                 json_t *scale = json_array();
-                json_array_append_new(scale, json_real(sqlite3_column_double(st, 8)));
-                json_array_append_new(scale, json_real(sqlite3_column_double(st, 9)));
+                json_array_append_new(scale, jnum(sqlite3_column_double(st, 8)));
+                json_array_append_new(scale, jnum(sqlite3_column_double(st, 9)));
                 json_object_set_new(o, "scale", scale);
             }
-            json_object_set_new(o, "comment", jstr(col_text(st, 10)));
-            json_object_set_new(o, "annotator", jstr(col_text(st, 3)));
-            json_object_set_new(o, "groups", groups_of(s->db, sqlite3_column_int64(st, 2)));
-            json_object_set_new(o, "created", json_real(created));
-            json_object_set_new(o, "time_ms", json_integer((json_int_t)llround(created * 1000.0)));
-            json_object_set_new(o, "generations", json_incref(gens));
+            const char *comment = col_text(st, 10);
+            json_object_set_new(o, "comment", *comment ? jstr(comment) : json_null());
+            /* meta (strings): the generations behind the responses, in order. */
+            char gids[STORE_MAX_ITEMS * 24] = "", models[STORE_MAX_ITEMS * 80] = "", seeds[STORE_MAX_ITEMS * 24] = "";
+            size_t gl = 0, ml = 0, sl = 0;
+            json_t *g;
+            json_array_foreach(gens, idx, g) {
+                const char *sep = idx ? "," : "";
+                gl += (size_t)snprintf(gids + gl, sizeof gids - gl, "%s%lld", sep, (long long)json_integer_value(json_object_get(g, "id")));
+                ml += (size_t)snprintf(models + ml, sizeof models - ml, "%s%s", sep, json_string_value(json_object_get(g, "model")));
+                sl += (size_t)snprintf(seeds + sl, sizeof seeds - sl, "%s%lld", sep, (long long)json_integer_value(json_object_get(g, "seed")));
+                if (gl >= sizeof gids) gl = sizeof gids - 1;
+                if (ml >= sizeof models) ml = sizeof models - 1;
+                if (sl >= sizeof seeds) sl = sizeof seeds - 1;
+            }
+            json_object_set_new(o, "meta", json_pack("{s:o,s:o,s:o}", "generations", jstr(gids), "models", jstr(models), "seeds", jstr(seeds)));
             char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
             if (!line) r = rl_fail(RL_ENOMEM, "out of memory");
             else {

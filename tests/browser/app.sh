@@ -55,9 +55,9 @@ expect_true "every line by browser-tester with its group" node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const kinds = l.map((o) => o.kind).join(",");
   const ok = l.every((o) => o.annotator === "browser-tester" && o.groups.group === "browser-group")
-    && kinds === "thumbs,thumbs,pair,ranking" && l[0].thumb === 1 && l[1].thumb === -1
-    && l[1].comment === "too vague <b>really</b>" && l[2].choice === "A" && l[3].ranking.join() === "1,0,2"
-    && l[3].responses.length === 3 && l[2].prompt === "Which is better?";
+    && kinds === "thumbs,thumbs,pair,ranking" && l[0].thumb === "up" && l[1].thumb === "down"
+    && l[1].comment === "too vague <b>really</b>" && l[2].choice === "a" && l[3].ranks.join() === "1,0,2"
+    && l[3].responses.length === 3 && l[2].prompt[0].text === "Which is better?" && l.every((o) => o.v === 1);
   process.exit(ok ? 0 : 1);' "$TMP/export.jsonl"
 for v in chat compare rank operator; do
   expect_true "screenshot $v.png" [ -s "$ART/$v.png" ]

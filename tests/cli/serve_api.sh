@@ -242,7 +242,9 @@ expect_out "7 lines written"
 expect_true "7 JSONL lines" [ "$(wc -l < "$TMP/e.jsonl")" -eq 7 ]
 expect_true "annotator name exported verbatim" grep -qF '"annotator":"<script>alert(1)</script><img src=x onerror=alert(2)>"' "$TMP/e.jsonl"
 expect_true "groups exported" grep -qF '"groups":{"group":"g2"}' "$TMP/e.jsonl"
-expect_true "every line parses" node -e 'const l=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n");for(const x of l){const o=JSON.parse(x);if(!o.kind||!o.annotator||!Array.isArray(o.responses))process.exit(1)}' "$TMP/e.jsonl"
+expect_true "every line parses" node -e 'const l=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n");for(const x of l){const o=JSON.parse(x);if(o.v!==1||!o.kind||!o.annotator||!Array.isArray(o.responses)||!Array.isArray(o.prompt))process.exit(1)}' "$TMP/e.jsonl"
+expect_true "ranking exported as ranks" grep -q '"kind":"ranking".*"ranks":\[1,2,0\]' "$TMP/e.jsonl"
+expect_true "pair choice b, thumbs up/down" sh -c "grep -q '\"choice\":\"b\"' '$TMP/e.jsonl' && grep -q '\"thumb\":\"down\"' '$TMP/e.jsonl'"
 expect_exit 0 "$RLHF" feedback export --db "$DB" --format hh --out "$TMP/e.hh"
 expect_out "skipped"
 expect_true "HH lines: 1 pair + 3 from the ranking" [ "$(wc -l < "$TMP/e.hh")" -eq 4 ]

@@ -371,14 +371,36 @@ TEST(export_jsonl_and_hh_and_stats) {
     *nl = 0;
     json_t *l1 = json_loads(buf, 0, &err);
     REQUIRE(l1);
+    EXPECT(json_integer_value(json_object_get(l1, "v")) == 1);
     EXPECT_STREQ(json_string_value(json_object_get(l1, "kind")), "pair");
-    EXPECT_STREQ(json_string_value(json_object_get(l1, "prompt")), "Q?");
-    EXPECT_STREQ(json_string_value(json_object_get(l1, "choice")), "A");
+    json_t *pt = json_array_get(json_object_get(l1, "prompt"), 0);
+    EXPECT_STREQ(json_string_value(json_object_get(pt, "role")), "user");
+    EXPECT_STREQ(json_string_value(json_object_get(pt, "text")), "Q?");
+    EXPECT_STREQ(json_string_value(json_object_get(l1, "choice")), "a");
+    EXPECT(json_is_null(json_object_get(l1, "comment")));
+    const char *tm = json_string_value(json_object_get(l1, "time"));
+    EXPECT(tm && strlen(tm) == 24 && tm[10] == 'T' && tm[19] == '.' && tm[23] == 'Z');
+    char want_gens[64];
+    snprintf(want_gens, sizeof want_gens, "%lld,%lld", (long long)ga, (long long)gb);
+    EXPECT_STREQ(json_string_value(json_object_get(json_object_get(l1, "meta"), "generations")), want_gens);
+    EXPECT_STREQ(json_string_value(json_object_get(json_object_get(l1, "meta"), "models")), "m,m");
     EXPECT_STREQ(json_string_value(json_object_get(l1, "annotator")), "ann1");
     EXPECT_STREQ(json_string_value(json_array_get(json_object_get(l1, "responses"), 0)), "answer A");
     EXPECT_STREQ(json_string_value(json_object_get(json_object_get(l1, "groups"), "group")), "red-team");
     EXPECT_STREQ(json_string_value(json_object_get(json_object_get(l1, "groups"), "region")), "EU");
     json_decref(l1);
+    /* Third line: the thumbs up with its comment. */
+    char *p2 = nl + 1, *e2 = strchr(p2, '\n');
+    REQUIRE(e2);
+    char *p3 = e2 + 1, *e3 = strchr(p3, '\n');
+    REQUIRE(e3);
+    *e3 = 0;
+    json_t *l3 = json_loads(p3, 0, &err);
+    REQUIRE(l3);
+    EXPECT_STREQ(json_string_value(json_object_get(l3, "thumb")), "up");
+    EXPECT_STREQ(json_string_value(json_object_get(l3, "comment")), "good");
+    EXPECT(json_object_get(l3, "choice") == NULL);
+    json_decref(l3);
     free(buf);
 
     buf = NULL;
