@@ -104,6 +104,19 @@ try {
   await page.waitForFunction(() => document.getElementById('status').textContent === 'saved');
   check(true, 'ranking saved');
 
+  // ---- optional profile: nothing stored without consent, stored with it ----
+  await page.goto(U + '/profile');
+  await page.waitForSelector('#q-region');
+  await page.selectOption('#q-region', 'EU');
+  await page.click('#profile-save');
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'nothing stored (no consent)');
+  check(true, 'profile without consent stores nothing');
+  await page.check('#consent');
+  await page.click('#profile-save');
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'saved');
+  await page.screenshot({path: join(ART, 'profile.png'), fullPage: true});
+  check(true, 'profile saved with consent');
+
   // ---- operator view ----
   await page.goto(U + '/operator');
   await page.waitForSelector('#op:not([hidden])');

@@ -13,12 +13,13 @@ if [ ! -x /usr/bin/chromium ]; then echo "chromium missing: apt-get install -y c
 if [ ! -d "$HERE/node_modules/playwright-core" ]; then echo "playwright-core missing: run scripts/deps.sh (npm install in tests/browser)"; echo "0 passed, 1 failed"; exit 1; fi
 ART="$ROOT/build/artifacts"
 mkdir -p "$ART"
-rm -f "$ART"/chat.png "$ART"/compare.png "$ART"/rank.png "$ART"/operator.png "$ART"/failure.png
+rm -f "$ART"/chat.png "$ART"/compare.png "$ART"/rank.png "$ART"/operator.png "$ART"/profile.png "$ART"/failure.png
 
 DB="$TMP/browser.db"
 expect_exit 0 "$RLHF" annotators add --db "$DB" --name browser-tester --group browser-group --operator
 TOKEN=$(grep '^rlhf1' "$TMP/out")
 "$RLHF" annotators add --db "$DB" --name someone-else >/dev/null 2>&1
+expect_exit 0 "$RLHF" annotators question --db "$DB" --key region --text "Where do you live?" --choices "EU|US|elsewhere"
 # A small metrics log, as a training run writes it, for the operator page's run plot.
 awk 'BEGIN { for (i = 0; i < 200; i++) printf "{\"step\":%d,\"loss\":%.4f,\"reward\":%.4f,\"kl\":%.4f}\n", i, 3 * exp(-i / 60) + 0.3, 1 - exp(-i / 80), 0.02 * i / 200 }' > "$TMP/ppo_demo.jsonl"
 start_server "$DB" --model dummy:a --model dummy:b --model dummy:c --dummy-delay-ms 60 --runs "$TMP/ppo_demo.jsonl"
@@ -46,6 +47,7 @@ expect_sql "SELECT count(*) FROM judgement_items i JOIN judgements j ON j.id = i
 # The thumbs-up judges the answer to the XSS prompt, stored verbatim.
 expect_sql "SELECT instr(g.response, '<img src=x onerror=\"window.__xss=1\">') > 0 FROM judgements j JOIN judgement_items i ON i.judgement_id = j.id JOIN generations g ON g.id = i.generation_id WHERE j.kind='thumbs' AND j.thumb = 1" 1
 expect_sql "SELECT stopped FROM generations ORDER BY id LIMIT 1 OFFSET 2" 1
+expect_sql "SELECT key || '=' || value FROM profile_answers" "region=EU"
 expect_sql "PRAGMA integrity_check" ok
 
 # ---- the export ------------------------------------------------------------------
@@ -54,12 +56,12 @@ expect_true "4 exported lines" [ "$(wc -l < "$TMP/export.jsonl")" -eq 4 ]
 expect_true "every line by browser-tester with its group" node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const kinds = l.map((o) => o.kind).join(",");
-  const ok = l.every((o) => o.annotator === "browser-tester" && o.groups.group === "browser-group")
+  const ok = l.every((o) => o.annotator === "browser-tester" && o.groups.group === "browser-group" && o.groups.region === "EU")
     && kinds === "thumbs,thumbs,pair,ranking" && l[0].thumb === "up" && l[1].thumb === "down"
     && l[1].comment === "too vague <b>really</b>" && l[2].choice === "a" && l[3].ranks.join() === "1,0,2"
     && l[3].responses.length === 3 && l[2].prompt[0].text === "Which is better?" && l.every((o) => o.v === 1);
   process.exit(ok ? 0 : 1);' "$TMP/export.jsonl"
-for v in chat compare rank operator; do
+for v in chat compare rank operator profile; do
   expect_true "screenshot $v.png" [ -s "$ART/$v.png" ]
 done
 finish
