@@ -416,9 +416,14 @@ double obj_pair_ece(const float *r_chosen, const float *r_rejected, const float 
     if (nbins < 1) return NAN;
     if (nbins > OBJ_ECE_MAXBINS) nbins = OBJ_ECE_MAXBINS;
     for (int i = 0; i < N; i++) {
-        double p = obj_sigmoid((double)r_chosen[i] - r_rejected[i]), w = 0.5 * wt(weight, i);
-        ece_add(sp, sl, sw, nbins, p, 1.0, w);
-        ece_add(sp, sl, sw, nbins, 1.0 - p, 0.0, w);
+        double p = obj_sigmoid((double)r_chosen[i] - r_rejected[i]);
+        double conf = p >= 0.5 ? p : 1.0 - p;
+        double correct = p > 0.5 ? 1.0 : (p == 0.5 ? 0.5 : 0.0);
+        /* confidence lives in [0.5, 1]: map it onto [0, 1] for the bin index */
+        int b = (int)((conf - 0.5) * 2.0 * nbins);
+        if (b >= nbins) b = nbins - 1;
+        double w = wt(weight, i);
+        sp[b] += w * conf; sl[b] += w * correct; sw[b] += w;
     }
     return ece_finish(sp, sl, sw, nbins, bin_prob, bin_label, bin_weight);
 }

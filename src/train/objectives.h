@@ -176,10 +176,11 @@ double obj_pair_accuracy(const float *r_chosen, const float *r_rejected, const f
  * bin_weight (W_b); empty bins get 0. */
 double obj_ece(const float *prob, const float *label, const float *weight, int N, int nbins,
                float *bin_prob, float *bin_label, float *bin_weight);
-/* ECE of a pairwise reward model: p_i = σ(r_w - r_l) is scored against "chosen
- * wins". Pair orientation is arbitrary, so each pair is counted in both
- * orientations ((p,1) and (1-p,0), each with half its weight); this equals the
- * usual confidence-based ECE on max(p, 1-p). Same optional outs as obj_ece. */
+/* Confidence ECE of a pairwise reward model (Guo et al. 2017): with
+ * p_i = σ(r_w - r_l), confidence max(p, 1-p) is scored against "the predicted
+ * winner is the chosen one" (1 if p > 0.5, 0.5 if p = 0.5, 0 otherwise).
+ * nbins equal-width bins over confidence [0.5, 1]. Optional outs: bin_prob =
+ * mean confidence, bin_label = accuracy, bin_weight (a reliability diagram). */
 double obj_pair_ece(const float *r_chosen, const float *r_rejected, const float *weight, int N,
                     int nbins, float *bin_prob, float *bin_label, float *bin_weight);
 
