@@ -199,8 +199,8 @@ typedef struct {
 } obj_pref_batch;
 
 /* What a trainer logs (weighted means over the batch). Implicit rewards are
- * β·log(π_θ/π_ref) for DPO-family losses, β·logp/|y| for SimPO, the log-odds
- * for ORPO (β·log σ(log odds) is TRL's reward; we log the raw terms). */
+ * β·log(π_θ/π_ref) for the DPO family (per-token log-ratios for IPO with
+ * ipo_per_token), β·logp/|y| for SimPO and λ·logp/|y| for ORPO (as TRL logs). */
 typedef struct {
     double loss;
     double reward_chosen, reward_rejected; /* mean implicit rewards */
