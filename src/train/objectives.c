@@ -27,13 +27,22 @@ double obj_log1mexp(double x) {
 
 static inline double wt(const float *w, long i) { return w ? (double)w[i] : 1.0; }
 
-/* log-sum-exp of one logits row, and its max (for reuse). Double accumulation:
- * V can be 50k and float sums of that many terms lose digits. */
-static double row_lse(const float *z, int V) {
+/* Softmax normaliser of one logits row: m = max_v z_v and s = sum_v e^{z_v - m},
+ * so p_v = e^{z_v - m} / s and logsumexp = m + log s. The exponentials are
+ * float (expf: the argument z - m <= 0 is exact to float rounding, and p is
+ * stored as float anyway); the sum is double because V can be 50k. */
+static inline double row_norm(const float *z, int V, float *m_out) {
     float m = z[0];
     for (int v = 1; v < V; v++) if (z[v] > m) m = z[v];
     double s = 0.0;
-    for (int v = 0; v < V; v++) s += exp((double)z[v] - m);
+    for (int v = 0; v < V; v++) s += expf(z[v] - m);
+    *m_out = m;
+    return s;
+}
+
+static inline double row_lse(const float *z, int V) {
+    float m;
+    double s = row_norm(z, V, &m);
     return (double)m + log(s);
 }
 
@@ -71,15 +80,17 @@ double obj_token_xent(const float *logits, const int32_t *targets, const float *
         if (losses) losses[i] = 0.0f;
         if (w == 0.0) continue;
         const float *z = logits + i * Vp;
-        double lse = row_lse(z, V);
-        double nll = lse - z[y];
+        float m;
+        double sum = row_norm(z, V, &m);
+        double nll = (double)m + log(sum) - z[y];
         if (losses) losses[i] = (float)nll;
         part[ch] += w * nll;
         if (dlogits && W > 0) {
             /* d nll / dz_v = softmax_v - [v == y] */
             double c = dloss * w / W;
+            float cs = (float)(c / sum);
             float *dz = dlogits + i * Vp;
-            for (int v = 0; v < V; v++) dz[v] += (float)(c * exp((double)z[v] - lse));
+            for (int v = 0; v < V; v++) dz[v] += cs * expf(z[v] - m);
             dz[y] -= (float)c;
         }
     }
@@ -116,9 +127,11 @@ void obj_token_logprobs_backward(const float *logits, const int32_t *targets, co
         if (y < 0 || y >= V || g == 0.0) continue;
         const float *z = logits + i * Vp;
         float *dz = dlogits + i * Vp;
-        double lse = row_lse(z, V);
+        float m;
+        double sum = row_norm(z, V, &m);
+        float gs = (float)(g / sum);
         /* d log p_y / dz_v = [v == y] - softmax_v */
-        for (int v = 0; v < V; v++) dz[v] -= (float)(g * exp((double)z[v] - lse));
+        for (int v = 0; v < V; v++) dz[v] -= gs * expf(z[v] - m);
         dz[y] += (float)g;
     }
 }
@@ -161,19 +174,22 @@ double obj_entropy(const float *logits, const float *mask, int B, int T, int V, 
         double m = wt(mask, i);
         if (m == 0.0) { if (ent) ent[i] = 0.0f; continue; }
         const float *z = logits + i * Vp;
-        double lse = row_lse(z, V);
-        /* H = lse - sum_v p_v z_v (log p_v = z_v - lse) */
+        float mx;
+        double sum = row_norm(z, V, &mx), logsum = log(sum);
+        /* H = -sum_v p_v log p_v with log p_v = (z_v - mx) - log sum:
+         *   H = log sum - sum_v p_v (z_v - mx) */
         double ez = 0.0;
-        for (int v = 0; v < V; v++) ez += exp((double)z[v] - lse) * z[v];
-        double H = lse - ez;
+        for (int v = 0; v < V; v++) { float d = z[v] - mx; ez += expf(d) * (double)d; }
+        double H = logsum - ez / sum;
         if (ent) ent[i] = (float)H;
         part[ch] += m * H;
         if (dlogits && M > 0) {
             double c = dloss * m / M;
             float *dz = dlogits + i * Vp;
             for (int v = 0; v < V; v++) {
-                double lp = (double)z[v] - lse;
-                dz[v] += (float)(-c * exp(lp) * (lp + H));
+                float d = z[v] - mx;
+                double lp = (double)d - logsum;
+                dz[v] += (float)(-c * (expf(d) / sum) * (lp + H));
             }
         }
     }
