@@ -68,7 +68,7 @@ double obj_token_xent(const float *logits, const int32_t *targets, const float *
                       int B, int T, int V, int Vp, float dloss, float *dlogits, float *losses);
 
 /* Per-token log-probabilities of the given tokens (the sequence log-prob
- * building block for DPO/KTO/PPO).
+ * building block for DPO/KTO/PPO; log π(a_t|s_t) of alg §1.2).
  *   logits (B,T,Vp), targets (B,T) -> logp (B,T) = log softmax(logits_bt)[targets_bt].
  * A negative target gives logp = 0 (a padding position); a target >= V gives NaN. */
 void obj_token_logprobs(const float *logits, const int32_t *targets,
@@ -80,7 +80,8 @@ void obj_token_logprobs(const float *logits, const int32_t *targets,
 void obj_token_logprobs_backward(const float *logits, const int32_t *targets, const float *dlogp,
                                  int B, int T, int V, int Vp, float *dlogits);
 
-/* Sequence log-prob: seq_logp[b] = sum_t mask[b,t] * logp[b,t]  (B)
+/* Sequence log-prob (alg §2: "summed over the response tokens"):
+ * seq_logp[b] = sum_t mask[b,t] * logp[b,t]  (B)
  * and, if seq_len != NULL, seq_len[b] = sum_t mask[b,t] (the response length |y|
  * used by IPO per-token normalisation, ORPO and SimPO). mask NULL = all ones. */
 void obj_seq_logprobs(const float *logp, const float *mask, int B, int T,
@@ -88,7 +89,8 @@ void obj_seq_logprobs(const float *logp, const float *mask, int B, int T,
 /* Backward: dlogp[b,t] = mask[b,t] * dseq[b] (written). */
 void obj_seq_logprobs_backward(const float *dseq, const float *mask, int B, int T, float *dlogp);
 
-/* Mean entropy of the policy over masked positions (entropy bonus / metric).
+/* Mean entropy of the policy over masked positions (entropy bonus, Schulman
+ * 2017 PPO Eq. 9; entropy as a collapse diagnostic, alg §5.7).
  *   logits (B,T,Vp), mask (B,T) or NULL, ent (B,T) optional per-token entropy out.
  * H = sum_bt m_bt H_bt / sum_bt m_bt,  H_bt = -sum_v p_v log p_v.
  * dlogits += dloss * m_bt/M * dH_bt/dz, with dH/dz_j = -p_j (log p_j + H_bt).
@@ -294,7 +296,8 @@ void obj_kl_per_token(const float *logp, const float *ref_logp, int n, obj_kl_ty
 void obj_shape_rewards(const float *score, const float *kl, const float *mask,
                        int B, int T, double beta, double score_clip, float *rewards);
 
-/* Clip n values to [-c, c] in place (c > 0). */
+/* Clip n values to [-c, c] in place (c > 0): reward clipping of whole arrays
+ * (e.g. per-token rewards; trlx cliprange_reward clips the score). */
 void obj_clip_values(float *x, int n, double c);
 
 /* Generalised advantage estimation (Schulman 2016), backwards over each row:
@@ -367,8 +370,9 @@ typedef struct {
 double obj_value_loss(const float *values, const float *old_values, const float *returns,
                       const float *mask, int n, double clip, float *dvalues, obj_vf_stats *st);
 
-/* Explained variance 1 - Var(R - V) / Var(R) over the mask (population
- * variances). Returns NaN when Var(R) = 0. */
+/* Explained variance 1 - Var(R - V) / Var(R) over the mask (alg §1.3, the
+ * value-head diagnostic of lm-human-preferences/TRL; population variances).
+ * Returns NaN when Var(R) = 0. */
 double obj_explained_variance(const float *values, const float *returns, const float *mask, int n);
 
 /* RLOO advantages (Ahmadian 2024, Kool 2019): rewards (P,K), K >= 2 samples per prompt:
