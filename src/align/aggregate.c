@@ -61,7 +61,11 @@ rl_status align_aggregate(align_rule rule, const align_agg_params *prm, int N, i
     double ps = 0;
     for (int g = 0; g < G; g++) {
         p[g] = P.weights ? P.weights[g] : 1.0;
-        if (!(p[g] >= 0) || !isfinite(p[g])) { free(p); return rl_fail(RL_EINVAL, "aggregate: weight of group %d is %g (must be >= 0)", g, p[g]); }
+        if (!(p[g] >= 0) || !isfinite(p[g])) {
+            double bad = p[g];
+            free(p);
+            return rl_fail(RL_EINVAL, "aggregate: weight of group %d is %g (must be >= 0)", g, bad);
+        }
         ps += p[g];
     }
     if (!(ps > 0)) { free(p); return rl_fail(RL_EINVAL, "aggregate: group weights sum to 0"); }
