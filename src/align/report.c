@@ -1,6 +1,7 @@
 /* report.c — printing for `rlhf align consensus` and `rlhf align report`. */
 #include "tables.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Copies s into buf (size n) with whitespace runs (tabs, newlines) turned into
@@ -80,28 +81,30 @@ void align_consensus_print(FILE *out, const align_polis *p, const align_consensu
 void align_report_print(FILE *out, const align_table *t, const double *targets, const unsigned char *has_target,
                         const double *w, const align_rake_report *rep, double cap) {
     fprintf(out, "evaluators: %d%s\n", t->n, t->has_weight ? " (with base weights)" : "");
-    double sh[4096];
     for (int a = 0, off = 0; a < t->nattr; off += t->ncat[a], a++) {
         int raked = has_target && has_target[a] && w;
-        fprintf(out, "\nattribute %s (%d categories%s)\n", t->attr[a], t->ncat[a],
+        int K = t->ncat[a];
+        fprintf(out, "\nattribute %s (%d categories%s)\n", t->attr[a], K,
                 has_target && has_target[a] ? (w ? ", raked" : ", target given") : ", no target");
         fprintf(out, "  %-24s %7s %9s", "category", "n", "sample%");
         if (has_target && has_target[a]) fprintf(out, " %9s", "target%");
         if (w) fprintf(out, " %10s", "weighted%");
         fprintf(out, "\n");
         const int *code = t->codes + (size_t)a * t->n;
-        int K = t->ncat[a] < 4096 ? t->ncat[a] : 4096;
+        double *sh = malloc((size_t)K * sizeof *sh);
+        int *cnt = calloc((size_t)K, sizeof *cnt);
+        if (!sh || !cnt) { free(sh); free(cnt); fprintf(out, "  (out of memory)\n"); continue; }
         align_weighted_shares(t->n, code, K, w, sh);
+        for (int i = 0; i < t->n; i++) cnt[code[i]]++;
         for (int c = 0; c < K; c++) {
-            int cnt = 0;
-            for (int i = 0; i < t->n; i++) cnt += code[i] == c;
             char name[64];
             flat_text(name, sizeof name, t->cat[a][c][0] ? t->cat[a][c] : "(empty)", 24);
-            fprintf(out, "  %-24s %7d %8.2f%%", name, cnt, 100.0 * cnt / t->n);
+            fprintf(out, "  %-24s %7d %8.2f%%", name, cnt[c], 100.0 * cnt[c] / t->n);
             if (has_target && has_target[a]) fprintf(out, " %8.2f%%", 100.0 * targets[off + c]);
             if (w) fprintf(out, " %9.2f%%", 100.0 * sh[c]);
             fprintf(out, "%s\n", raked && fabs(sh[c] - targets[off + c]) > 0.005 ? "  (off target)" : "");
         }
+        free(sh); free(cnt);
     }
     if (rep) {
         fprintf(out, "\nraking: %s after %d cycles, max margin error %.3g\n",

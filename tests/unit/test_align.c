@@ -211,6 +211,11 @@ TEST(rake_one_attribute_equals_poststratification) {
     /* 7 of 10 in cell 0 with share .2: weight .2·10/7 */
     EXPECT_NEAR(w2[0], 0.2 * 10 / 7, 1e-12);
     EXPECT_NEAR(w2[9], 0.3 * 10 / 1, 1e-12);
+    /* base weights: cells {0,0,1,1}, b = {1,3,1,1}, T = {.5,.5}: b·T·W/W_h = {.75, 2.25, 1.5, 1.5}, mean 1 → ×4/6 */
+    int c4[4] = {0, 0, 1, 1};
+    double b4[4] = {1, 3, 1, 1}, T4[2] = {0.5, 0.5}, w4[4];
+    REQUIRE(align_poststratify(4, c4, 2, T4, b4, w4) == RL_OK);
+    EXPECT_NEAR(w4[0], 0.5, 1e-12); EXPECT_NEAR(w4[1], 1.5, 1e-12); EXPECT_NEAR(w4[2], 1.0, 1e-12);
     /* cells from two attributes */
     int codes2[2 * 4] = {0, 0, 1, 1, 0, 1, 0, 1}, nc2[2] = {2, 2}, cell[4], ncells;
     REQUIRE(align_cells(4, 2, codes2, nc2, cell, &ncells) == RL_OK);
@@ -503,6 +508,21 @@ TEST(csv_quotes_newlines_crlf_bom) {
     EXPECT(csv_line(r) == 6);
     REQUIRE(csv_next(r, &nf, &f) == RL_OK);
     EXPECT(nf == -1 && f == NULL);
+    csv_close(r);
+}
+
+TEST(csv_cr_endings_and_wide_rows) {
+    /* old-Mac CR line ends, and a 300-field row (the field table grows) */
+    char buf[4096];
+    int o = snprintf(buf, sizeof buf, "a,b\r1,2\r");
+    for (int i = 0; i < 300; i++) o += snprintf(buf + o, sizeof buf - o, i ? ",%d" : "%d", i);
+    csv_reader *r;
+    REQUIRE(csv_open_mem(&r, buf, (size_t)o, "cr.csv") == RL_OK);
+    int nf; char **f;
+    REQUIRE(csv_next(r, &nf, &f) == RL_OK); EXPECT(nf == 2);
+    REQUIRE(csv_next(r, &nf, &f) == RL_OK); EXPECT(nf == 2 && !strcmp(f[1], "2")); EXPECT(csv_line(r) == 2);
+    REQUIRE(csv_next(r, &nf, &f) == RL_OK); EXPECT(nf == 300 && !strcmp(f[299], "299")); EXPECT(csv_line(r) == 3);
+    REQUIRE(csv_next(r, &nf, &f) == RL_OK); EXPECT(nf == -1);
     csv_close(r);
 }
 
