@@ -149,6 +149,11 @@ rl_status align_group_outcomes(int N, int G, const float *r, const float *r_ref,
         sum->best = best;
         sum->worst = worst;
         sum->worst_win = r_ref ? wworst : -1;
+        sum->win_ratio = r_ref && w[wbest] > 0 ? w[wworst] / w[wbest] : NAN;
+        double mw = 0, d = 0;
+        for (int g = 0; g < G; g++) mw += w[g] / G;
+        for (int g = 0; g < G; g++) for (int h = 0; h < G; h++) d += fabs(w[g] - w[h]);
+        sum->win_gini = r_ref && mw > 0 ? d / (2.0 * G * G * mw) : NAN;
     }
     free(m);
     return RL_OK;

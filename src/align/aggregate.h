@@ -64,12 +64,15 @@ rl_status align_aggregate(align_rule rule, const align_agg_params *params, int N
  * r_ref: (N,G) for the reference's response (NULL: win rates are NAN).
  * mean_out[g] = mean_n r_ng; win_out[g] = mean_n ([r_ng > ref_ng] + ½[r_ng = ref_ng]).
  * gap_mean = max_g mean − min_g mean; gap_win likewise on win rates;
- * best/worst = groups with the highest/lowest mean reward. Any output pointer
- * may be NULL. */
+ * best/worst = groups with the highest/lowest mean reward; win_ratio and
+ * win_gini summarise how unequal the win rates are (algorithms.md §3.3).
+ * Any output pointer may be NULL. */
 typedef struct {
     double gap_mean, gap_win;
     int best, worst;          /* by mean reward */
     int worst_win;            /* group with the lowest win rate (-1 without a reference) */
+    double win_ratio;         /* min_g win / max_g win (NAN without a reference or if max is 0) */
+    double win_gini;          /* Gini coefficient of the win rates, Σ_g Σ_h |w_g − w_h| / (2 G² mean w) */
 } align_outcome_summary;
 
 rl_status align_group_outcomes(int N, int G, const float *r /*(N,G)*/, const float *r_ref /*(N,G) or NULL*/,

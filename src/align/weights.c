@@ -201,3 +201,19 @@ rl_status align_rake(int n, int nvar, const int *codes, const int *ncat, const d
     free(T); free(wsum); free(cnt);
     return RL_OK;
 }
+
+rl_status align_example_weights(int n_examples, const int *annot, int n_annot, const double *annot_w,
+                                const double *rel, double *example_w) {
+    double s = 0;
+    for (int k = 0; k < n_examples; k++) {
+        int a = annot[k];
+        if (a < 0 || a >= n_annot) return rl_fail(RL_EINVAL, "example weights: example %d has annotator %d (valid 0..%d)", k, a, n_annot - 1);
+        double w = annot_w[a] * (rel ? rel[a] : 1.0);
+        if (!(w >= 0) || !isfinite(w)) return rl_fail(RL_EINVAL, "example weights: annotator %d has weight %g", a, w);
+        example_w[k] = w;
+        s += w;
+    }
+    if (n_examples > 0 && !(s > 0)) return rl_fail(RL_EINVAL, "example weights: every example has weight 0");
+    for (int k = 0; k < n_examples; k++) example_w[k] *= n_examples / s;
+    return RL_OK;
+}

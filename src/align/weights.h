@@ -80,4 +80,14 @@ rl_status align_rake(int n, int nvar, const int *codes /*(nvar,n)*/, const int *
 void align_weighted_shares(int n, const int *code /*(n)*/, int ncat, const double *w /*(n) or NULL*/,
                            double *share_out /*(ncat)*/);
 
+/* Per-example weights for a weighted loss (reward model, DPO, KTO) from
+ * per-annotator weights: example_w[k] = annot_w[annot[k]] (times rel[annot[k]]
+ * when rel, e.g. Dawid–Skene reliability, is not NULL), rescaled so the
+ * example weights have mean 1 and the loss keeps its scale:
+ *   L = −Σ_k w_k log σ(r(y_w^k) − r(y_l^k)) / Σ_k w_k.
+ * RL_EINVAL if an annotator index is out of range or every weight is 0. */
+rl_status align_example_weights(int n_examples, const int *annot /*(n_examples)*/, int n_annot,
+                                const double *annot_w /*(n_annot)*/, const double *rel /*(n_annot) or NULL*/,
+                                double *example_w /*(n_examples)*/);
+
 #endif

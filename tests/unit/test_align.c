@@ -255,6 +255,19 @@ TEST(rake_cap_and_errors) {
     EXPECT(align_rake(n, 1, codes, &ncat, T, NULL, &o, w, NULL) == RL_EINVAL);
 }
 
+TEST(example_weights) {
+    int annot[5] = {0, 0, 1, 2, 2};
+    double aw[3] = {2, 1, 0.5}, rel[3] = {1, 0.5, 1}, ew[5];
+    REQUIRE(align_example_weights(5, annot, 3, aw, NULL, ew) == RL_OK);
+    /* raw 2,2,1,.5,.5 (sum 6) → ×5/6 */
+    EXPECT_NEAR(ew[0], 2 * 5.0 / 6, 1e-12); EXPECT_NEAR(ew[3], 0.5 * 5.0 / 6, 1e-12);
+    REQUIRE(align_example_weights(5, annot, 3, aw, rel, ew) == RL_OK);
+    /* raw 2,2,.5,.5,.5 (sum 5.5) */
+    EXPECT_NEAR(ew[2], 0.5 * 5 / 5.5, 1e-12);
+    int bad[1] = {3};
+    EXPECT(align_example_weights(1, bad, 3, aw, NULL, ew) == RL_EINVAL);
+}
+
 /* ---- Dawid–Skene -------------------------------------------------------------- */
 
 /* 600 items, 3 classes, 11 annotators who all label every item: 3 experts
@@ -442,6 +455,9 @@ TEST(group_outcomes) {
     EXPECT(s.best == 0 && s.worst == 1 && s.worst_win == 1);
     EXPECT_NEAR(s.gap_mean, 1.75, 1e-12);
     EXPECT_NEAR(s.gap_win, 0.625 - 0.25, 1e-12);
+    EXPECT_NEAR(s.win_ratio, 0.25 / 0.625, 1e-12);
+    /* Gini of (.625, .25): Σ|diff| = 2·.375 over 2·4·.4375 */
+    EXPECT_NEAR(s.win_gini, 0.75 / (8 * 0.4375), 1e-12);
     REQUIRE(align_group_outcomes(4, 2, r, NULL, m, w, &s) == RL_OK);
     EXPECT(isnan(w[0]) && s.worst_win == -1);
 }
