@@ -260,6 +260,12 @@ rl_status tok_save(const tok_tokenizer *t, const char *path) {
 int tok_vocab_size(const tok_tokenizer *t) { return t->V; }
 int tok_num_merges(const tok_tokenizer *t) { return t->M; }
 void tok_identity(const tok_tokenizer *t, char out[65]) { memcpy(out, t->identity, 65); }
+int tok_merge(const tok_tokenizer *t, int rank, int *left, int *right) {
+    if (rank < 0 || rank >= t->M) return -1;
+    *left = (int)t->merges[3 * rank];
+    *right = (int)t->merges[3 * rank + 1];
+    return (int)t->merges[3 * rank + 2];
+}
 int tok_is_special(const tok_tokenizer *t, int id) { return id >= 0 && id < t->V && t->is_special[id]; }
 
 int tok_special(const tok_tokenizer *t, const char *name) {

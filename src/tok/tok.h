@@ -45,6 +45,9 @@ void tok_free(tok_tokenizer *t);   /* NULL is fine */
 int tok_vocab_size(const tok_tokenizer *t);
 /* Number of merges (ranks). */
 int tok_num_merges(const tok_tokenizer *t);
+/* Merge of rank `rank` (0 = first learned): sets *left and *right and returns
+ * the id it makes, or -1 if rank is out of range. */
+int tok_merge(const tok_tokenizer *t, int rank, int *left, int *right);
 /* Id of the special token `name` ("<|end|>"), or -1 if it has none. */
 int tok_special(const tok_tokenizer *t, const char *name);
 /* 1 if `id` is a special token. */
