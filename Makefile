@@ -53,6 +53,10 @@ ifeq ($(HAVE_OPENBLAS),yes)
   CFLAGS += -DRL_HAVE_OPENBLAS
   LDLIBS += -lopenblas
 endif
+ifeq ($(HAVE_MPI),yes)
+  CFLAGS += -DRL_HAVE_MPI $(shell mpicc --showme:compile)
+  LDLIBS += $(shell mpicc --showme:link)
+endif
 LDLIBS += -lsqlite3 -lmicrohttpd -ljansson -lsodium -lz
 
 # ---- sources -----------------------------------------------------------------
