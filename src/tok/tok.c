@@ -1,4 +1,7 @@
 /* tok.c — tokenizer object: build/validate, load/save, encode, decode. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* memmem */
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
