@@ -80,7 +80,7 @@ void tok_identity(const tok_tokenizer *t, char out[65]);
 
 typedef struct {
     int vocab_size;      /* total ids wanted: 256 + merges + TOK_NCHAT_SPECIALS */
-    int min_frequency;   /* stop early when the best pair occurs fewer times (>= 1; default 2) */
+    int min_frequency;   /* stop early when the best pair occurs fewer times (0 counts as 1; the CLI uses 2) */
     int verbose;         /* progress bar on stderr */
 } tok_train_opts;
 

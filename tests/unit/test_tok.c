@@ -2,6 +2,7 @@
  * reference, encode vs a naive reference, files, specials. */
 #include "test.h"
 #include <stdint.h>
+#include <pthread.h>
 #include <unistd.h>
 #include "../../src/tok/tok.h"
 #include "../../src/base/binfile.h"
@@ -405,6 +406,32 @@ TEST(train_rejects_tiny_vocab_and_stops_when_out_of_pairs) {
     REQUIRE(tok_train(&t, texts, lens, 1, &o) == RL_OK);
     EXPECT(tok_num_merges(t) == 1);   /* "ab" x2, then "abab" occurs once < min_frequency */
     EXPECT(tok_vocab_size(t) == 256 + 1 + 4);
+    tok_free(t);
+}
+
+/* Threads share one tokenizer: the cache is taken with trylock, the losers
+ * encode without it; every thread must get the same ids. */
+typedef struct { const tok_tokenizer *t; const char *text; size_t n; int *ids; int k; } enc_job;
+static void *enc_thread(void *arg) {
+    enc_job *j = arg;
+    for (int r = 0; r < 3; r++) { free(j->ids); j->ids = NULL; j->k = 0; tok_encode(j->t, j->text, j->n, 0, &j->ids, &j->k); }
+    return NULL;
+}
+
+TEST(concurrent_encodes_agree) {
+    tok_tokenizer *t = shakespeare_tok(256 + 300 + 4);
+    REQUIRE(t);
+    size_t n;
+    char *text = shakespeare(&n);
+    REQUIRE(text);
+    n = 200000;
+    enc_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) { jobs[i] = (enc_job){t, text, n, NULL, 0}; pthread_create(&th[i], NULL, enc_thread, &jobs[i]); }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 1; i < 4; i++) EXPECT(jobs[i].k == jobs[0].k && !memcmp(jobs[i].ids, jobs[0].ids, (size_t)jobs[0].k * sizeof(int)));
+    for (int i = 0; i < 4; i++) free(jobs[i].ids);
+    free(text);
     tok_free(t);
 }
 
