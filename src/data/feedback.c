@@ -449,3 +449,149 @@ rl_status fb_to_demos(const fb_set *s, unsigned flags, fb_demo **out, int64_t *n
 #undef PUSH
     return finish(&v, (void **)out, n, ids, oom);
 }
+
+/* ---- tallies ------------------------------------------------------------------ */
+
+/* A string → int64 map with open addressing; keys are not copied (they
+ * point into the set or into caller-owned buffers that outlive the map). */
+typedef struct {
+    const char **key;
+    int64_t *val;
+    size_t cap, n;
+} strmap;
+
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) { h ^= (unsigned char)*s; h *= 1099511628211ULL; }
+    return h;
+}
+
+static int strmap_grow(strmap *m) {
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    const char **nk = calloc(cap, sizeof *nk);
+    int64_t *nv = calloc(cap, sizeof *nv);
+    if (!nk || !nv) { free(nk); free(nv); return -1; }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->key[i]) continue;
+        size_t h = (size_t)str_hash(m->key[i]) & (cap - 1);
+        while (nk[h]) h = (h + 1) & (cap - 1);
+        nk[h] = m->key[i];
+        nv[h] = m->val[i];
+    }
+    free(m->key);
+    free(m->val);
+    m->key = nk;
+    m->val = nv;
+    m->cap = cap;
+    return 0;
+}
+
+/* Slot of key, inserting it with value `def` if absent. -1 on OOM. */
+static int64_t strmap_slot(strmap *m, const char *key, int64_t def, int *inserted) {
+    if ((m->n + 1) * 2 > m->cap && strmap_grow(m)) return -1;
+    size_t h = (size_t)str_hash(key) & (m->cap - 1);
+    while (m->key[h]) {
+        if (!strcmp(m->key[h], key)) { *inserted = 0; return (int64_t)h; }
+        h = (h + 1) & (m->cap - 1);
+    }
+    m->key[h] = key;
+    m->val[h] = def;
+    m->n++;
+    *inserted = 1;
+    return (int64_t)h;
+}
+
+static void strmap_free(strmap *m) { free(m->key); free(m->val); memset(m, 0, sizeof *m); }
+
+static int tally_cmp(const void *a, const void *b) {
+    const fb_tally_row *x = a, *y = b;
+    if (x->records != y->records) return x->records > y->records ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+rl_status fb_tally(const fb_set *s, fb_tally_by by, fb_tally_row **rows_out, int64_t *n_out) {
+    *rows_out = NULL;
+    *n_out = 0;
+    if ((unsigned)by > FB_TALLY_GROUP) return rl_fail(RL_EINVAL, "unknown tally %d", (int)by);
+    /* Keys: record i contributes keys_of(i); group keys are "key=value"
+     * strings built once into `tmp` (freed at the end). */
+    strmap keys = {0}, seen = {0};
+    vec rows = {NULL, 0, 0, sizeof(fb_tally_row)};
+    vec tmp = {NULL, 0, 0, sizeof(char *)};
+    int oom = 0;
+    for (int64_t i = 0; i < s->n && !oom; i++) {
+        const fb_record *r = &s->records[i];
+        int nk = by == FB_TALLY_GROUP ? r->n_groups : 1;
+        for (int g = 0; g < nk && !oom; g++) {
+            const char *key;
+            if (by == FB_TALLY_KIND) key = fb_kind_name(r->kind);
+            else if (by == FB_TALLY_SOURCE) key = r->source;
+            else if (by == FB_TALLY_ANNOTATOR) key = r->annotator;
+            else {
+                size_t len = strlen(r->groups[g].key) + strlen(r->groups[g].value) + 2;
+                char *k = malloc(len);
+                char **slot = k ? vec_push(&tmp) : NULL;
+                if (!slot) { free(k); oom = 1; break; }
+                *slot = k;
+                snprintf(k, len, "%s=%s", r->groups[g].key, r->groups[g].value);
+                key = k;
+            }
+            int ins;
+            int64_t h = strmap_slot(&keys, key, rows.n, &ins);
+            if (h < 0) { oom = 1; break; }
+            if (ins) {
+                fb_tally_row *row = vec_push(&rows);
+                if (!row) { oom = 1; break; }
+                row->key = key;
+                row->records = row->annotators = 0;
+                row->weight = 0;
+            }
+            fb_tally_row *row = (fb_tally_row *)rows.p + keys.val[h];
+            row->records++;
+            row->weight += r->weight;
+            /* Distinct annotators per key: "key\x1f" "annotator" in a set. */
+            size_t len = strlen(key) + strlen(r->annotator) + 2;
+            char *pk = malloc(len);
+            if (!pk) { oom = 1; break; }
+            snprintf(pk, len, "%s\x1f%s", key, r->annotator);
+            int64_t h2 = strmap_slot(&seen, pk, 0, &ins);
+            if (h2 < 0) { free(pk); oom = 1; break; }
+            if (ins) {
+                char **slot = vec_push(&tmp);
+                if (!slot) { free(pk); oom = 1; break; } /* the map is not read again */
+                *slot = pk;
+                row->annotators++;
+            } else {
+                free(pk);
+            }
+        }
+    }
+    rl_status st = RL_OK;
+    if (!oom && rows.n > 0) {
+        /* One block: rows, then their key strings. */
+        size_t bytes = (size_t)rows.n * sizeof(fb_tally_row);
+        for (int64_t i = 0; i < rows.n; i++) bytes += strlen(((fb_tally_row *)rows.p)[i].key) + 1;
+        fb_tally_row *out = malloc(bytes);
+        if (!out) oom = 1;
+        else {
+            char *str = (char *)(out + rows.n);
+            for (int64_t i = 0; i < rows.n; i++) {
+                out[i] = ((fb_tally_row *)rows.p)[i];
+                size_t l = strlen(out[i].key) + 1;
+                memcpy(str, out[i].key, l);
+                out[i].key = str;
+                str += l;
+            }
+            qsort(out, (size_t)rows.n, sizeof *out, tally_cmp);
+            *rows_out = out;
+            *n_out = rows.n;
+        }
+    }
+    if (oom) st = rl_fail(RL_ENOMEM, "out of memory counting feedback records");
+    for (int64_t i = 0; i < tmp.n; i++) free(((char **)tmp.p)[i]);
+    free(tmp.p);
+    free(rows.p);
+    strmap_free(&keys);
+    strmap_free(&seen);
+    return st;
+}

@@ -196,6 +196,27 @@ enum {
 };
 rl_status fb_to_demos(const fb_set *s, unsigned flags, fb_demo **out, int64_t *n);
 
+/* ---- counts ----------------------------------------------------------------- */
+
+typedef enum {
+    FB_TALLY_KIND = 0,   /* key: "pair", ... */
+    FB_TALLY_SOURCE,     /* key: the source tag */
+    FB_TALLY_ANNOTATOR,  /* key: the annotator id */
+    FB_TALLY_GROUP       /* key: "key=value" of each group the record's annotator is in */
+} fb_tally_by;
+
+typedef struct {
+    const char *key;
+    int64_t records;     /* records with this key */
+    int64_t annotators;  /* distinct annotators among them */
+    double weight;       /* sum of their weights */
+} fb_tally_row;
+
+/* Counts records by kind, source, annotator or group; rows sorted by
+ * records (descending), then key. *rows is one malloc'd block (rows and
+ * their key strings): free(*rows). */
+rl_status fb_tally(const fb_set *s, fb_tally_by by, fb_tally_row **rows, int64_t *n);
+
 /* ---- import / export ------------------------------------------------------ */
 
 typedef enum {
