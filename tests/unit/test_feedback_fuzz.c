@@ -31,6 +31,10 @@ static const char *seeds[] = {
     "\"role\": \"assistant\", \"user_id\": \"u\", \"created_date\": \"2023-02-05T14:23:50.98+00:00\", \"replies\": []}]}]},"
     "{\"message_id\": \"A2\", \"text\": \"second\", \"role\": \"assistant\", \"rank\": 1, \"synthetic\": false, \"replies\": []},"
     "{\"message_id\": \"A3\", \"text\": \"s\", \"role\": \"assistant\", \"rank\": 2, \"synthetic\": true, \"replies\": []}]}}",
+
+    "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}",
+    "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"good\"}], "
+    "\"rejected\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"bad\"}]}",
 };
 
 static const char *fragments[] = {
