@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 /* ---- names -------------------------------------------------------------- */
@@ -1008,9 +1009,9 @@ rl_status fb_import_file(fb_set *s, const char *path, fb_format fmt, const fb_im
     fb_import_stats local;
     if (!st) st = &local;
     if ((unsigned)fmt > FB_FMT_OASST) return rl_fail(RL_EINVAL, "unknown import format %d", (int)fmt);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return rl_fail(errno == ENOENT ? RL_ENOTFOUND : RL_EIO, "cannot open %s: %s", path, strerror(errno));
-    fclose(probe);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return rl_fail(errno == ENOENT ? RL_ENOTFOUND : RL_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return rl_fail(RL_EIO, "%s is a directory; give a JSONL file (or .jsonl.gz)", path);
     gzFile f = gzopen(path, "rb"); /* reads plain files as they are */
     if (!f) return rl_fail(RL_EIO, "cannot open %s: %s", path, strerror(errno));
     ictx c;
