@@ -131,7 +131,19 @@ static int exists(const char *p) { struct stat st; return lstat(p, &st) == 0; }
 
 rl_status rl_keys_generate(const char *dir, int with_enc_key, int force, char id_out[17]) {
     RL_TRY(rl_seal_init());
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return rl_fail(RL_EIO, "cannot create key directory %s: %s", dir, strerror(errno));
+    {   /* mkdir -p, new directories owner-only */
+        char d[PATH_MAX];
+        if ((size_t)snprintf(d, sizeof d, "%s", dir) >= sizeof d) return rl_fail(RL_EINVAL, "%s: path too long", dir);
+        for (char *q = d + 1; ; q++) {
+            if (*q == '/' || *q == 0) {
+                char c = *q;
+                *q = 0;
+                if (mkdir(d, 0700) != 0 && errno != EEXIST) return rl_fail(RL_EIO, "cannot create key directory %s: %s", d, strerror(errno));
+                *q = c;
+                if (!c) break;
+            }
+        }
+    }
     char psk[PATH_MAX], ppk[PATH_MAX], penc[PATH_MAX];
     if ((size_t)snprintf(psk, sizeof psk, "%s/sign.key", dir) >= sizeof psk ||
         (size_t)snprintf(ppk, sizeof ppk, "%s/sign.pub", dir) >= sizeof ppk ||
