@@ -25,7 +25,9 @@ endif
 
 WARN   := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
 CFLAGS ?= -O3 $(ARCH)
-CFLAGS += -std=gnu11 -g $(WARN) -fno-strict-aliasing -D_GNU_SOURCE $(SAN)
+# `override`: `make asan` passes CFLAGS on the command line, which would
+# otherwise silently drop the warnings, -D_GNU_SOURCE and the sanitizers.
+override CFLAGS += -std=gnu11 -g $(WARN) -fno-strict-aliasing -D_GNU_SOURCE $(SAN)
 LDLIBS := -lm -lpthread
 
 # ---- dependency detection ----------------------------------------------------
@@ -46,11 +48,11 @@ REQUIRED := SQLITE=$(HAVE_SQLITE) MHD=$(HAVE_MHD) JANSSON=$(HAVE_JANSSON) SODIUM
 MISSING  := $(patsubst %=no,%,$(filter %=no,$(REQUIRED)))
 
 ifeq ($(HAVE_OPENMP),yes)
-  CFLAGS += -fopenmp
+  override CFLAGS += -fopenmp
   LDLIBS += -fopenmp
 endif
 ifeq ($(HAVE_OPENBLAS),yes)
-  CFLAGS += -DRL_HAVE_OPENBLAS
+  override CFLAGS += -DRL_HAVE_OPENBLAS
   LDLIBS += -lopenblas
 endif
 LDLIBS += -lsqlite3 -lmicrohttpd -ljansson -lsodium -lz
