@@ -298,6 +298,8 @@ rl_status rl_seal_writer_write(rl_seal_writer *w, const void *data, size_t n) {
 
 uint64_t rl_seal_writer_tell(const rl_seal_writer *w) { return w->written; }
 
+rl_status rl_seal_writer_sink(void *w, const void *data, size_t n) { return rl_seal_writer_write(w, data, n); }
+
 static void trailer_prefix(uint8_t t[RL_SEAL_TRAILER_BYTES], const uint8_t pk[32]) {
     memset(t, 0, RL_SEAL_TRAILER_BYTES);
     memcpy(t, SIG_MAGIC, 8);

@@ -107,6 +107,10 @@ uint64_t rl_seal_writer_tell(const rl_seal_writer *w);
 rl_status rl_seal_writer_commit(rl_seal_writer *w);
 void rl_seal_writer_abort(rl_seal_writer *w);
 
+/* rl_seal_writer_write with a void* context, to plug a seal writer into a
+ * callback sink such as ckpt_sink {write, ctx}. */
+rl_status rl_seal_writer_sink(void *w, const void *data, size_t n);
+
 /* Signs the rlhf.c file `in` into `out` (may be the same path; atomic). An
  * existing signature is replaced. The file's CRCs are checked first. */
 rl_status rl_seal_sign_file(const char *in, const char *out, const rl_keys_secret *key);
@@ -202,6 +206,24 @@ void rl_seal_policy_free(rl_seal_policy *p);
  * p->verify (an unsigned file is then refused). p may be NULL (= plain
  * rl_file_map). Free with rl_file_unmap (the image is mmap'd either way).
  * `sig` (optional) reports whether it was signed and by whom. */
+/* Flag-table entries for commands that load protected files, so every
+ * command spells them the same way (flags.h must be included):
+ *   static const char *vk, *kf, *pe;
+ *   rl_flag flags[] = { ..., RL_SEAL_LOAD_FLAGS(vk, kf, pe) };
+ *   rl_seal_policy p; CHECK_OK(rl_seal_policy_init(&p, vk, kf, pe), "...");
+ * and for commands that write files that may be signed:
+ *   static const char *sk; rl_flag flags[] = { ..., RL_SEAL_SIGN_FLAG(sk) };
+ *   rl_keys_secret key; if (*sk) CHECK_OK(rl_keys_load_secret(&key, sk), "..."); */
+#define RL_SEAL_LOAD_FLAGS(verify_key, key_file, passphrase_env) \
+    {"verify-key", RL_FLAG_STRING, &(verify_key), "", 0, 0, NULL, \
+     "trusted public key (sign.pub): refuse files it did not sign; default $RLHF_VERIFY_KEY"}, \
+    {"key-file", RL_FLAG_STRING, &(key_file), "", 0, 0, NULL, \
+     "key file (0600) to decrypt encrypted files; default $RLHF_KEY_FILE"}, \
+    {"passphrase-env", RL_FLAG_STRING, &(passphrase_env), "", 0, 0, NULL, \
+     "NAME of an environment variable holding the passphrase of encrypted files; default $RLHF_PASSPHRASE"}
+#define RL_SEAL_SIGN_FLAG(sign_key) \
+    {"sign-key", RL_FLAG_STRING, &(sign_key), "", 0, 0, NULL, "secret key (sign.key, 0600) to sign the files written"}
+
 rl_status rl_seal_load(rl_mapped_file *m, const char *path, const char magic[8], uint32_t min_version,
                        uint32_t max_version, const char *what, const rl_seal_policy *p, rl_seal_sig_info *sig);
 

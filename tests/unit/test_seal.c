@@ -2,6 +2,7 @@
 #include "test.h"
 #include "../../src/base/seal.h"
 #include "../../src/base/rng.h"
+#include "../../src/base/flags.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,7 +193,11 @@ TEST(streaming_writer_signs_while_writing) {
     REQUIRE(rl_seal_writer_open(&w, p_out, "RLHFTEST", 1, 7, &sk) == RL_OK);
     rl_rng r;
     rl_rng_seed(&r, 1);
-    for (int i = 0; i < 1000; i++) { uint8_t b = (uint8_t)rl_rng_u64(&r); REQUIRE(rl_seal_writer_write(w, &b, 1) == RL_OK); }
+    /* half through the writer, half through the callback-sink adapter */
+    for (int i = 0; i < 1000; i++) {
+        uint8_t b = (uint8_t)rl_rng_u64(&r);
+        REQUIRE((i < 500 ? rl_seal_writer_write(w, &b, 1) : rl_seal_writer_sink(w, &b, 1)) == RL_OK);
+    }
     EXPECT(rl_seal_writer_tell(w) == 1000);
     REQUIRE(rl_seal_writer_commit(w) == RL_OK);
     EXPECT(rl_seal_verify_file(p_out, &pk, NULL) == RL_OK);
@@ -563,6 +568,21 @@ TEST(policy_from_environment) {
     EXPECT(rl_seal_policy_init(&pol, NULL, NULL, NULL) == RL_ENOTFOUND);
     EXPECT(rl_seal_policy_init(&pol, p_pk, p_enc, "SOME_VAR") == RL_EINVAL);
     unsetenv("RLHF_VERIFY_KEY"); unsetenv("RLHF_KEY_FILE"); unsetenv("RLHF_PASSPHRASE");
+}
+
+/* The shared flag entries feed rl_seal_policy_init. */
+TEST(load_flags_macro) {
+    setup();
+    static const char *vk, *kf, *pe, *sk;
+    rl_flag flags[] = {RL_SEAL_LOAD_FLAGS(vk, kf, pe), RL_SEAL_SIGN_FLAG(sk)};
+    char *argv[] = {"--verify-key", p_pk, "--key-file", p_enc, "--sign-key", p_sk};
+    REQUIRE(rl_flags_parse("test", "test", flags, RL_NFLAGS(flags), 6, argv) == RL_FLAGS_OK);
+    rl_seal_policy pol;
+    REQUIRE(rl_seal_policy_init(&pol, vk, kf, pe) == RL_OK);
+    EXPECT(pol.verify && pol.can_decrypt && pol.secret.kdf == RL_SEAL_KDF_NONE);
+    EXPECT_STREQ(sk, p_sk);
+    EXPECT(*pe == 0);
+    rl_seal_policy_free(&pol);
 }
 
 /* Deterministic random mutations (flips, overwrites, truncation, extension)
