@@ -33,11 +33,11 @@ export RLHF_FUZZ_KEYS="$F/keys"
 RLHF_FZ_PW=x "$RLHF" file encrypt --in "$F/seal/signed" --out "$F/seal/pw.enc" --passphrase-env RLHF_FZ_PW --kdf-ops 1 --kdf-mem-mib 1 2>/dev/null
 
 run() { # target corpus seeds
-  "$F/$1" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 "$F/$2" "$F/$3" >"$F/$1.log" 2>&1
+  "$F/$1" -artifact_prefix="$B/fuzz-$1-" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 "$F/$2" "$F/$3" >"$F/$1.log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$F/$1.log")
   echo "$1: ${SECS}s, ${execs:-?} inputs, corpus $(ls "$F/$2" | wc -l) files, exit $rc"
-  if [ $rc -eq 0 ]; then ok; else bad "$1 found a crash"; tail -n 40 "$F/$1.log"; fi
+  if [ $rc -eq 0 ]; then ok; else bad "$1 found a crash (input saved as $B/fuzz-$1-*)"; tail -n 40 "$F/$1.log"; fi
 }
 [ -x "$F/fuzz_safetensors" ] && run fuzz_safetensors st_run st
 [ -x "$F/fuzz_seal" ] && run fuzz_seal seal_run seal
