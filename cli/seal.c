@@ -149,58 +149,97 @@ static void print_magic(const char m[8]) {
     }
 }
 
+/* Signature lines for a whole-file image (mapped or decrypted). Returns 1 if invalid. */
+static int print_signature(const uint8_t *img, size_t size, const char *in, const rl_file_info *fi, const rl_keys_pub *pk) {
+    if (fi->trailer_bytes == 0) { printf("signed:         no\n"); return 0; }
+    rl_seal_sig_info si;
+    /* without a trusted key: checked against the key the trailer names (integrity, not authenticity) */
+    rl_status s = rl_seal_verify_image(img, size, in, pk, &si);
+    if (si.is_signed) printf("signed:         yes, by key %s\n", si.signer.id);
+    if (s != RL_OK) { printf("signature:      INVALID: %s\n", rl_error()); return 1; }
+    if (pk) printf("signature:      valid (trusted key %s)\n", pk->id);
+    else printf("signature:      intact, but not checked against a trusted key (pass --pub or set %s)\n", RL_SEAL_ENV_VERIFY_KEY);
+    return 0;
+}
+
+static void print_header(const rl_file_info *fi, const char *indent) {
+    printf("%skind:           ", indent);
+    print_magic(fi->magic);
+    printf("\n%sversion:        %u\n%sheader_bytes:   %u\n%spayload_bytes:  %llu\n%spayload_crc:    0x%08x\n%sflags:          0x%08x\n%strailer_bytes:  %u\n",
+           indent, fi->version, indent, fi->header_bytes, indent, (unsigned long long)fi->payload_bytes, indent, fi->payload_crc,
+           indent, fi->flags, indent, fi->trailer_bytes);
+}
+
 int cmd_file_inspect(int argc, char **argv) {
-    static const char *in, *pub;
+    static const char *in, *pub, *key_file, *pw_env, *pw_file;
     rl_flag flags[] = {
         {"in", RL_FLAG_STRING, &in, NULL, 0, 0, NULL, "rlhf.c binary file (required)"},
         {"pub", RL_FLAG_STRING, &pub, "", 0, 0, NULL, "public key to check the signature with; default $" RL_SEAL_ENV_VERIFY_KEY},
+        {"key-file", RL_FLAG_STRING, &key_file, "", 0, 0, NULL, "key file, to look inside an encrypted file (in memory)"},
+        {"passphrase-env", RL_FLAG_STRING, &pw_env, "", 0, 0, NULL, "NAME of an environment variable holding the passphrase of an encrypted file"},
+        {"passphrase-file", RL_FLAG_STRING, &pw_file, "", 0, 0, NULL, "file (mode 0600) holding the passphrase of an encrypted file"},
     };
     PARSE("file inspect", "Print the header of an rlhf.c binary file: kind, version, sizes, CRCs, signature, encryption.", flags);
     rl_file_info fi;
     if (rl_file_peek(&fi, in) != RL_OK) return fail("file inspect");
-    printf("file:           %s\nkind:           ", in);
-    print_magic(fi.magic);
-    printf("\nversion:        %u\nheader_bytes:   %u\npayload_bytes:  %llu\npayload_crc:    0x%08x\nflags:          0x%08x\ntrailer_bytes:  %u\n",
-           fi.version, fi.header_bytes, (unsigned long long)fi.payload_bytes, fi.payload_crc, fi.flags, fi.trailer_bytes);
+    const char *p = *pub ? pub : getenv(RL_SEAL_ENV_VERIFY_KEY);
+    rl_keys_pub pk;
+    if (p && *p && rl_keys_load_public(&pk, p) != RL_OK) return fail("file inspect");
+    const rl_keys_pub *trusted = p && *p ? &pk : NULL;
+    printf("file:           %s\n", in);
+    print_header(&fi, "");
     int rc = 0;
     /* sizes and CRC, as a loader would check them */
     rl_mapped_file m;
-    if (rl_file_map(&m, in, fi.magic, fi.version, fi.version, "rlhf.c") == RL_OK) {
-        printf("integrity:      ok (sizes and payload CRC match)\n");
-        rl_file_unmap(&m);
-    } else {
+    if (rl_file_map(&m, in, fi.magic, fi.version, fi.version, "rlhf.c") != RL_OK) {
         printf("integrity:      BAD: %s\n", rl_error());
-        rc = 1;
+        if (fi.trailer_bytes) {   /* still say what the signature makes of it (streamed, no mapping) */
+            rl_seal_sig_info si;
+            rl_status s = rl_seal_verify_file(in, trusted, &si);
+            if (si.is_signed) printf("signed:         yes, by key %s\n", si.signer.id);
+            printf("signature:      %s%s\n", s == RL_OK ? "valid" : "INVALID: ", s == RL_OK ? "" : rl_error());
+        }
+        return 1;
     }
+    printf("integrity:      ok (sizes and payload CRC match)\n");
     rl_seal_enc_info ei;
-    if (rl_seal_is_encrypted(in, &ei)) {
-        if (ei.chunk_bytes == 0) printf("encrypted:      yes (encryption header unreadable)\n");
-        else if (ei.kdf == RL_SEAL_KDF_ARGON2ID)
-            printf("encrypted:      yes, XChaCha20-Poly1305 secretstream, passphrase (Argon2id ops=%llu mem=%llu MiB), %llu plaintext bytes in %u-byte chunks\n",
-                   (unsigned long long)ei.opslimit, (unsigned long long)(ei.memlimit >> 20), (unsigned long long)ei.plaintext_bytes, ei.chunk_bytes);
-        else
-            printf("encrypted:      yes, XChaCha20-Poly1305 secretstream, key file, %llu plaintext bytes in %u-byte chunks\n",
-                   (unsigned long long)ei.plaintext_bytes, ei.chunk_bytes);
-        printf("signed:         unknown until decrypted ('rlhf file decrypt', then inspect)\n");
+    if (!rl_seal_is_encrypted(in, &ei)) {
+        printf("encrypted:      no\n");
+        rc |= print_signature(m.map, m.map_bytes, in, &fi, trusted);
+        rl_file_unmap(&m);
         return rc;
     }
-    printf("encrypted:      no\n");
-    if (fi.trailer_bytes == 0) { printf("signed:         no\n"); return rc; }
-    const char *p = *pub ? pub : getenv(RL_SEAL_ENV_VERIFY_KEY);
-    rl_seal_sig_info si;
-    if (p && *p) {
-        rl_keys_pub pk;
-        if (rl_keys_load_public(&pk, p) != RL_OK) return fail("file inspect");
-        rl_status s = rl_seal_verify_file(in, &pk, &si);
-        if (si.is_signed) printf("signed:         yes, by key %s\n", si.signer.id);
-        if (s == RL_OK) printf("signature:      valid (trusted key %s)\n", pk.id);
-        else { printf("signature:      INVALID: %s\n", rl_error()); rc = 1; }
-    } else {
-        /* no trusted key: check the signature against the key it names (integrity, not authenticity) */
-        rl_status s = rl_seal_verify_file(in, NULL, &si);
-        if (si.is_signed) printf("signed:         yes, by key %s\n", si.signer.id);
-        if (s == RL_OK) printf("signature:      intact, but not checked against a trusted key (pass --pub or set %s)\n", RL_SEAL_ENV_VERIFY_KEY);
-        else { printf("signature:      INVALID: %s\n", rl_error()); rc = 1; }
+    rl_file_unmap(&m);
+    if (ei.chunk_bytes == 0) printf("encrypted:      yes (encryption header unreadable)\n");
+    else if (ei.kdf == RL_SEAL_KDF_ARGON2ID)
+        printf("encrypted:      yes, XChaCha20-Poly1305 secretstream, passphrase (Argon2id ops=%llu mem=%llu MiB), %llu plaintext bytes in %u-byte chunks\n",
+               (unsigned long long)ei.opslimit, (unsigned long long)(ei.memlimit >> 20), (unsigned long long)ei.plaintext_bytes, ei.chunk_bytes);
+    else
+        printf("encrypted:      yes, XChaCha20-Poly1305 secretstream, key file, %llu plaintext bytes in %u-byte chunks\n",
+               (unsigned long long)ei.plaintext_bytes, ei.chunk_bytes);
+    if (!*key_file && !*pw_env && !*pw_file) {
+        printf("signed:         unknown: give --key-file / --passphrase-env / --passphrase-file to look inside\n");
+        return rc;
     }
+    rl_seal_secret s;
+    int src = get_secret("file inspect", &s, key_file, pw_env, pw_file);
+    if (src) return src;
+    uint8_t *img; size_t size;
+    rl_status st = rl_seal_decrypt_to_memory(in, &s, &img, &size);
+    rl_seal_secret_free(&s);
+    if (st != RL_OK) return fail("file inspect");
+    rl_file_info inner;
+    if (rl_file_header_decode(&inner, img, size, "decrypted contents") != RL_OK) {
+        printf("decrypted:      %zu bytes, not an rlhf.c binary file (%s)\n", size, rl_error());
+    } else {
+        printf("decrypted:      %zu bytes (in memory only)\n", size);
+        print_header(&inner, "  ");
+        rl_file_info chk;
+        if (rl_file_check(&chk, img, size, "decrypted contents", inner.magic, inner.version, inner.version, "rlhf.c") == RL_OK)
+            printf("  integrity:      ok\n");
+        else { printf("  integrity:      BAD: %s\n", rl_error()); rc = 1; }
+        rc |= print_signature(img, size, in, &inner, trusted);
+    }
+    rl_seal_free_image(img, size);
     return rc;
 }
