@@ -843,7 +843,11 @@ rl_status rl_seal_policy_init(rl_seal_policy *p, const char *verify_key_path, co
     if (!vk) vk = nonempty(getenv(RL_SEAL_ENV_VERIFY_KEY));
     if (vk) {
         rl_status s = rl_keys_load_public(&p->pub, vk);
-        if (s != RL_OK) return rl_fail(s, "%s (a verification key was configured, so loading is refused rather than unverified)", rl_error());
+        if (s != RL_OK) {
+            char msg[512];   /* rl_error() is the buffer rl_fail writes to: copy it first */
+            snprintf(msg, sizeof msg, "%s", rl_error());
+            return rl_fail(s, "%s (a verification key was configured, so loading is refused rather than unverified)", msg);
+        }
         p->verify = 1;
     }
     key_file = nonempty(key_file);
