@@ -5,18 +5,19 @@
 # missing, and in the asan tier (these builds are sanitized already).
 . "$(dirname "$0")/lib.sh"
 SECS=${RLHF_FUZZ_SECONDS:-20}
+CC_FUZZ=${RLHF_FUZZ_CC:-clang}
 ROOT=${RLHF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 B=${RLHF_BUILD:-$ROOT/build}
 if [ "${RLHF_TIER_TAG:-}" = asan ]; then echo "skip: fuzzing runs in the plain cli tier"; finish; exit $?; fi
 printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' > "$TMP/probe.c"
-if ! command -v clang >/dev/null 2>&1 || ! clang -fsanitize=fuzzer "$TMP/probe.c" -o "$TMP/probe" >/dev/null 2>&1; then
+if ! command -v "$CC_FUZZ" >/dev/null 2>&1 || ! "$CC_FUZZ" -fsanitize=fuzzer "$TMP/probe.c" -o "$TMP/probe" >/dev/null 2>&1; then
   echo "skip: clang with libFuzzer not available (apt-get install clang)"; finish; exit $?
 fi
 CF="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 F="$TMP/fz"; mkdir -p "$F"
-expect_true "build fuzz_safetensors" clang $CF -o "$F/fuzz_safetensors" "$ROOT/tests/fuzz/fuzz_safetensors.c" \
+expect_true "build fuzz_safetensors" "$CC_FUZZ" $CF -o "$F/fuzz_safetensors" "$ROOT/tests/fuzz/fuzz_safetensors.c" \
   "$ROOT/src/model/safetensors.c" "$ROOT/src/base/binfile.c" "$ROOT/src/base/check.c" -ljansson -lz
-expect_true "build fuzz_seal" clang $CF -o "$F/fuzz_seal" "$ROOT/tests/fuzz/fuzz_seal.c" \
+expect_true "build fuzz_seal" "$CC_FUZZ" $CF -o "$F/fuzz_seal" "$ROOT/tests/fuzz/fuzz_seal.c" \
   "$ROOT/src/base/seal.c" "$ROOT/src/base/binfile.c" "$ROOT/src/base/check.c" -lsodium -lz -lpthread
 
 # seed corpora
