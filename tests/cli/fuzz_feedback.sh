@@ -17,7 +17,7 @@ BIN=$TMP/fuzz_feedback
 # shellcheck disable=SC2086
 if ! clang -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
      "$ROOT/tests/fuzz/fuzz_feedback.c" "$ROOT/src/data/chat.c" "$ROOT/src/data/feedback.c" "$ROOT/src/data/feedback_io.c" \
-     "$ROOT"/src/base/*.c -ljansson -lz -lm -lpthread -o "$BIN" >"$TMP/build.log" 2>&1; then
+     "$ROOT"/src/base/*.c -ljansson -lsodium -lz -lm -lpthread -o "$BIN" >"$TMP/build.log" 2>&1; then
   if grep -q "fuzzer" "$TMP/build.log" && grep -qi "cannot find\|no such file" "$TMP/build.log"; then
     echo "SKIP: clang has no libFuzzer runtime"; sed 's/^/    /' "$TMP/build.log" | head -5
     finish; exit $?
