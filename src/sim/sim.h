@@ -117,9 +117,11 @@ typedef struct {
 } sim_parsed;
 
 /* Reads a model's response. The final answer is, in order of preference: the
- * first standalone number after the last " so ", else after the last '=',
- * else the first standalone number in the text. "Standalone" skips numbers
- * inside an arithmetic expression ("37+48") and after "not" ("not 75").
+ * first standalone number after the last word "so", else after the last '=',
+ * else after the last word "is", else the first standalone number in the text. "Standalone" skips numbers
+ * inside an arithmetic expression ("37+48") and after "not" ("not 75"). In
+ * working without its "so" conclusion, column sums ("=15") and "carry 1" are
+ * not answers (a truncated working has none).
  * Accepts "1,085" groups, a leading '-', "85.0" (but not "85.5"). Style: working
  * if it has "carry" or two or more '='; sentence if one '=' or three or more
  * words (yes/no/maybe not counted); else terse. Never fails; NULL is "". */

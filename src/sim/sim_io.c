@@ -176,7 +176,8 @@ static int draw_style(rl_rng *rng, const double *mix) {
 static long off_by(const sim_item *it, rl_rng *rng) {
     static const int deltas[4] = {-10, -1, 1, 10};
     long v;
-    do { v = it->gold + deltas[rl_rng_below(rng, 4)]; } while (v < 0);
+    long nc = sim_nocarry_sum(it->a, it->b);
+    do { v = it->gold + deltas[rl_rng_below(rng, 4)]; } while (v < 0 || v == nc);
     return v;
 }
 

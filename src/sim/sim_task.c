@@ -110,7 +110,9 @@ rl_status sim_sample_item(const sim_world *w, rl_rng *rng, int heldout, sim_item
             } else {
                 static const int deltas[4] = {-10, -1, 1, 10};
                 long s;
-                do { s = it->gold + deltas[rl_rng_below(rng, 4)]; } while (s < 0);
+                long nc = sim_nocarry_sum(it->a, it->b);
+                /* A slip, never the misconception's value (so the two rates stay separate). */
+                do { s = it->gold + deltas[rl_rng_below(rng, 4)]; } while (s < 0 || s == nc);
                 it->suggestion = s;
             }
         }
@@ -310,15 +312,28 @@ void sim_parse_response(const char *response, sim_parsed *p) {
     num_tok toks[MAX_NUMS];
     int nt = scan_numbers(s, len, toks);
 
-    /* Final answer: after the last "so", else after the last '=', else the first standalone number. */
-    int from[3] = {after_last_word(s, len, "so"), -1, 0};
+    /* Final answer: after the last "so", else after the last '=', else after
+     * the last "is", else the first standalone number. */
+    int from[4] = {after_last_word(s, len, "so"), -1, after_last_word(s, len, "is"), 0};
     for (int i = len - 1; i >= 0; i--) if (s[i] == '=') { from[1] = i + 1; break; }
     const num_tok *ans = NULL;
-    for (int r = 0; r < 3 && !ans; r++) {
+    int neq = 0;
+    for (int i = 0; i < len; i++) neq += s[i] == '=';
+    /* Working without its "so" conclusion: numbers after '=' are column sums
+     * and "carry 1" is a carry, not answers. */
+    int unfinished = from[0] < 0 && (contains_ci(s, "carry") || neq >= 2);
+    if (unfinished) from[1] = -1;
+    for (int r = 0; r < 4 && !ans; r++) {
         if (from[r] < 0) continue;
         for (int i = 0; i < nt; i++) {
-            if (toks[i].start < from[r]) continue;
-            if (toks[i].standalone) { ans = &toks[i]; break; }
+            if (toks[i].start < from[r] || !toks[i].standalone) continue;
+            if (unfinished) {
+                int q = toks[i].start - 1;
+                while (q >= 0 && s[q] == ' ') q--;
+                if ((q >= 0 && s[q] == '=') || prev_word_is(s, toks[i].start, "carry")) continue;
+            }
+            ans = &toks[i];
+            break;
         }
     }
     if (ans && ans->integer) { p->has_number = 1; p->number = ans->value; }
@@ -339,8 +354,7 @@ void sim_parse_response(const char *response, sim_parsed *p) {
                 contains_ci(s, "not sure") || contains_ci(s, "perhaps") || (last >= 0 && s[last] == '?');
 
     if (!p->has_number) return;
-    int neq = 0, words = 0;
-    for (int i = 0; i < len; i++) neq += s[i] == '=';
+    int words = 0;
     for (int i = 0; i < len;) {
         if (!isalpha((unsigned char)s[i])) { i++; continue; }
         int j = i;
