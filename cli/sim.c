@@ -114,7 +114,7 @@ int cmd_sim_world(int argc, char **argv) {
 }
 
 int cmd_sim_feedback(int argc, char **argv) {
-    static const char *world, *out, *kinds, *cands;
+    static const char *world, *out, *kinds, *cands, *samples;
     static int annotators, ranking_k;
     static long long judgements, seed;
     rl_flag flags[] = {
@@ -126,10 +126,13 @@ int cmd_sim_feedback(int argc, char **argv) {
         {"kinds", RL_FLAG_STRING, &kinds, "0.6,0.3,0.1", 0, 0, NULL, "shares of pair,thumbs,ranking judgements"},
         {"ranking-k", RL_FLAG_INT, &ranking_k, "4", 2, SIM_MAX_RANK, NULL, "responses per ranking"},
         {"candidates", RL_FLAG_STRING, &cands, "0.45,0.2,0.15,0.1,0.1", 0, 0, NULL,
-         "candidate answers: shares correct,nocarry,sycophantic,off-by,hedged-correct"},
+         "perturbed gold answers: shares correct,nocarry,sycophantic,off-by,hedged-correct"},
+        {"samples", RL_FLAG_STRING, &samples, "", 0, 0, NULL,
+         "judge model samples instead: JSONL {\"prompt\",\"response\"} or {\"prompt\",\"responses\":[...]}"},
         POP_FLAGS,
     };
-    const char *summary = "Simulated annotators judge perturbed answers on train prompts; writes feedback JSONL (pairs, thumbs, rankings). "
+    const char *summary = "Simulated annotators judge answers (perturbed gold answers, or model samples with --samples) on train prompts; "
+                          "writes feedback JSONL (pairs, thumbs, rankings). "
                           "Population flags not given come from the world's config.json.";
     int rc = rl_flags_parse("sim feedback", summary, flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
@@ -147,13 +150,14 @@ int cmd_sim_feedback(int argc, char **argv) {
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf sim feedback: %s\n", rl_error()); return 1; }
     if ((rc = apply_pop_flags("sim feedback", &pc, flags, RL_NFLAGS(flags), 1))) return rc;
     sim_feedback_stats st;
-    if (sim_feedback_write(out, &w, &pc, &mix, annotators, judgements, (uint64_t)seed, &st)) {
+    if (sim_feedback_write(out, &w, &pc, &mix, annotators, judgements, (uint64_t)seed, *samples ? samples : NULL, &st)) {
         fprintf(stderr, "rlhf sim feedback: %s\n", rl_error());
         return strstr(rl_error(), "feedback mix") ? 2 : 1; /* bad --kinds/--candidates shares: usage */
     }
     rl_info("%lld judgements by %d annotators -> %s: %ld pairs, %ld thumbs, %ld rankings; checked %.1f%%, flipped %.1f%%",
             judgements, annotators, out, st.n_pair, st.n_thumbs, st.n_ranking,
             judgements ? 100.0 * st.n_checked / judgements : 0.0, judgements ? 100.0 * st.n_flipped / judgements : 0.0);
+    if (st.n_skipped_heldout) rl_info("  skipped %ld sample lines on held-out prompts", st.n_skipped_heldout);
     for (int g = 0; g < pc.ngroups; g++)
         rl_info("  group %-10s %ld judgements (pool share %.2f, population share %.2f)", pc.groups[g].name, st.n_group[g],
                 pc.groups[g].pool_share, pc.groups[g].pop_share);

@@ -285,17 +285,25 @@ void sim_feedback_mix_default(sim_feedback_mix *m);
 
 typedef struct {
     long n_pair, n_thumbs, n_ranking;
+    long n_skipped_heldout;    /* sample lines on held-out prompts, not judged */
     long n_checked;            /* judgements where the annotator checked */
     long n_flipped;
     long n_group[SIM_MAX_GROUPS]; /* judgements per group */
 } sim_feedback_stats;
 
 /* Generates n_judgements records by n_annotators annotators on train-split
- * prompts, with candidates made by perturbing gold answers, and writes them as
- * JSONL to out_path atomically. stats may be NULL. */
+ * prompts and writes them as JSONL to out_path atomically. Candidates:
+ *   samples_path NULL: gold answers perturbed per mix->cand_* (no model needed);
+ *   samples_path set:  model samples, JSONL lines {"prompt","response"} (or
+ *     "completion") or {"prompt","responses":[...]}, grouped by prompt; a
+ *     judgement picks one prompt and 1 (thumbs), 2 (pair) or up to ranking_k
+ *     (ranking) of its responses, distinct strings where possible. Lines on
+ *     held-out prompts are skipped (counted in stats). If no prompt has two
+ *     responses, every judgement is a thumb.
+ * Bad sample lines: RL_EFORMAT with file:line. stats may be NULL. */
 rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim_pop_config *pc,
                              const sim_feedback_mix *mix, int n_annotators, long n_judgements,
-                             uint64_t seed, sim_feedback_stats *stats);
+                             uint64_t seed, const char *samples_path, sim_feedback_stats *stats);
 
 /* Grades a JSONL file of {"prompt","response"} lines. Lines whose prompt is
  * not a calculator prompt are an error (RL_EFORMAT with the line number). */

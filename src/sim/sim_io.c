@@ -296,73 +296,223 @@ static void record_who(json_t *o, const sim_population *p, int who) {
     json_object_set_new(o, "source", json_string("sim"));
 }
 
+/* Model samples to judge: responses grouped by prompt (train split only). */
+typedef struct {
+    const char *prompt;  /* points into strs */
+    sim_item it;
+    int n;               /* responses */
+    const char **resp;   /* n pointers into strs */
+} sample_set;
+
+typedef struct {
+    sample_set *sets;
+    int nsets, nmulti;   /* nmulti: sets with >= 2 responses */
+    int *multi;          /* indices of those sets */
+    char **strs;         /* owned strings */
+    const char **ptrs;   /* owned pointer storage */
+    long nstrs;
+} sample_bank;
+
+static void bank_free(sample_bank *b) {
+    for (long i = 0; i < b->nstrs; i++) free(b->strs[i]);
+    free(b->strs); free(b->ptrs); free(b->sets); free(b->multi);
+    memset(b, 0, sizeof *b);
+}
+
+typedef struct { const char *prompt, *resp; } pr_pair;
+
+static int cmp_pr(const void *a, const void *b) {
+    return strcmp(((const pr_pair *)a)->prompt, ((const pr_pair *)b)->prompt);
+}
+
+/* Reads {"prompt","responses":[...]} or {"prompt","response"|"completion"} lines. */
+static rl_status bank_load(sample_bank *b, const char *path, const sim_world *w, long *n_skipped_heldout) {
+    memset(b, 0, sizeof *b);
+    *n_skipped_heldout = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return rl_fail(RL_ENOTFOUND, "cannot open samples %s: %s", path, strerror(errno));
+    long cap = 0, npairs = 0, capp = 0;
+    pr_pair *pairs = NULL;
+    char *line = NULL;
+    size_t lcap = 0;
+    long lineno = 0;
+    rl_status s = RL_OK;
+#define KEEP(str) do { \
+        if (b->nstrs == cap) { cap = cap ? 2 * cap : 1024; char **t = realloc(b->strs, (size_t)cap * sizeof *t); \
+            if (!t) { s = rl_fail(RL_ENOMEM, "out of memory reading %s", path); break; } b->strs = t; } \
+        b->strs[b->nstrs] = strdup(str); \
+        if (!b->strs[b->nstrs]) { s = rl_fail(RL_ENOMEM, "out of memory reading %s", path); break; } \
+        b->nstrs++; } while (0)
+    while (!s && getline(&line, &lcap, f) >= 0) {
+        lineno++;
+        const char *q = line;
+        while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
+        if (!*q) continue;
+        json_error_t err;
+        json_t *o = json_loads(line, 0, &err);
+        const char *prompt = o ? json_string_value(json_object_get(o, "prompt")) : NULL;
+        json_t *rs = o ? json_object_get(o, "responses") : NULL;
+        const char *one = o ? json_string_value(json_object_get(o, "response")) : NULL;
+        if (!one && o) one = json_string_value(json_object_get(o, "completion"));
+        sim_item it;
+        if (!o || !json_is_object(o)) s = rl_fail(RL_EFORMAT, "%s:%ld: not a JSON object", path, lineno);
+        else if (!prompt || (!one && !json_is_array(rs)))
+            s = rl_fail(RL_EFORMAT, "%s:%ld: needs \"prompt\" and \"response\" (or a \"responses\" array)", path, lineno);
+        else if (!sim_parse_prompt(prompt, &it))
+            s = rl_fail(RL_EFORMAT, "%s:%ld: prompt \"%.60s\" is not a calculator question", path, lineno, prompt);
+        else if (sim_is_heldout(w, it.a, it.b)) (*n_skipped_heldout)++;
+        else {
+            long first = b->nstrs;
+            KEEP(prompt);
+            size_t nr = one ? 1 : json_array_size(rs);
+            for (size_t i = 0; !s && i < nr; i++) {
+                const char *r = one ? one : json_string_value(json_array_get(rs, i));
+                if (!r) { s = rl_fail(RL_EFORMAT, "%s:%ld: responses must be strings", path, lineno); break; }
+                KEEP(r);
+                if (s) break;
+                if (npairs == capp) {
+                    capp = capp ? 2 * capp : 1024;
+                    pr_pair *t = realloc(pairs, (size_t)capp * sizeof *t);
+                    if (!t) { s = rl_fail(RL_ENOMEM, "out of memory reading %s", path); break; }
+                    pairs = t;
+                }
+                pairs[npairs].prompt = b->strs[first];
+                pairs[npairs].resp = b->strs[b->nstrs - 1];
+                npairs++;
+            }
+        }
+        json_decref(o);
+    }
+#undef KEEP
+    free(line);
+    fclose(f);
+    if (!s && npairs == 0) s = rl_fail(RL_EFORMAT, "%s has no responses on train-split prompts", path);
+    if (!s) {
+        /* Group by prompt text (the same prompt may come on many lines). */
+        qsort(pairs, (size_t)npairs, sizeof *pairs, cmp_pr);
+        b->ptrs = malloc((size_t)npairs * sizeof *b->ptrs);
+        b->sets = malloc((size_t)npairs * sizeof *b->sets);
+        b->multi = malloc((size_t)npairs * sizeof *b->multi);
+        if (!b->ptrs || !b->sets || !b->multi) s = rl_fail(RL_ENOMEM, "out of memory grouping %s", path);
+        for (long i = 0; !s && i < npairs;) {
+            long j = i;
+            while (j < npairs && !strcmp(pairs[j].prompt, pairs[i].prompt)) { b->ptrs[j] = pairs[j].resp; j++; }
+            sample_set *ss = &b->sets[b->nsets];
+            ss->prompt = pairs[i].prompt;
+            sim_parse_prompt(ss->prompt, &ss->it);
+            ss->n = (int)(j - i);
+            ss->resp = &b->ptrs[i];
+            if (ss->n >= 2) b->multi[b->nmulti++] = b->nsets;
+            b->nsets++;
+            i = j;
+        }
+    }
+    free(pairs);
+    if (s) bank_free(b);
+    return s;
+}
+
+/* k distinct indices in [0,n) into idx, preferring distinct strings. */
+static void pick_distinct(const sample_set *ss, int k, rl_rng *rng, int *idx) {
+    for (int i = 0; i < k; i++) {
+        int best = -1;
+        for (int t = 0; t < 16; t++) {
+            int c = (int)rl_rng_below(rng, (uint32_t)ss->n), clash = 0, same_text = 0;
+            for (int q = 0; q < i; q++) { clash |= idx[q] == c; same_text |= !strcmp(ss->resp[idx[q]], ss->resp[c]); }
+            if (clash) continue;
+            best = c;
+            if (!same_text) break;
+        }
+        if (best < 0) /* 16 clashes: take the first unused index */
+            for (int c = 0; c < ss->n && best < 0; c++) {
+                int clash = 0;
+                for (int q = 0; q < i; q++) clash |= idx[q] == c;
+                if (!clash) best = c;
+            }
+        idx[i] = best;
+    }
+}
+
 rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim_pop_config *pc,
                              const sim_feedback_mix *mix, int n_annotators, long n_judgements,
-                             uint64_t seed, sim_feedback_stats *stats) {
+                             uint64_t seed, const char *samples_path, sim_feedback_stats *stats) {
     RL_TRY(sim_world_validate(w));
     double ks = mix->pair_frac + mix->thumbs_frac + mix->ranking_frac;
     double cs = mix->cand_correct + mix->cand_nocarry + mix->cand_sycophantic + mix->cand_offby + mix->cand_hedged;
     if (fabs(ks - 1) > 1e-6 || fabs(cs - 1) > 1e-6 || mix->ranking_k < 2 || mix->ranking_k > SIM_MAX_RANK)
         return rl_fail(RL_EINVAL, "feedback mix: kinds and candidate shares must each sum to 1 and ranking_k lie in 2..%d", SIM_MAX_RANK);
     if (n_judgements < 0) return rl_fail(RL_EINVAL, "judgements must be >= 0");
-    sim_population pop;
-    RL_TRY(sim_population_init(&pop, pc, n_annotators, seed));
     sim_feedback_stats st;
     memset(&st, 0, sizeof st);
+    sample_bank bank;
+    memset(&bank, 0, sizeof bank);
+    if (samples_path) RL_TRY(bank_load(&bank, samples_path, w, &st.n_skipped_heldout));
+    sim_population pop;
+    rl_status s = sim_population_init(&pop, pc, n_annotators, seed);
+    if (s) { bank_free(&bank); return s; }
     rl_atomic_file af;
-    rl_status s = rl_atomic_open(&af, out_path);
-    if (s) { sim_population_free(&pop); return s; }
+    s = rl_atomic_open(&af, out_path);
+    if (s) { sim_population_free(&pop); bank_free(&bank); return s; }
     rl_rng rng;
     rl_rng_seed_stream(&rng, seed, 0xfeed);
-    char prompt[128], resp[SIM_MAX_RANK][256];
+    char prompt_buf[128], resp[SIM_MAX_RANK][256];
     for (long j = 0; j < n_judgements && !s; j++) {
-        sim_item it;
-        s = sim_sample_item(w, &rng, 0, &it);
-        if (s) break;
-        sim_format_prompt(&it, prompt, sizeof prompt);
         int who = (int)rl_rng_below(&rng, (uint32_t)pop.n);
         double u = rl_rng_uniform_d(&rng);
-        sim_judge_info info;
-        json_t *o;
-        if (u < mix->pair_frac) {
-            candidate(&it, mix, &rng, resp[0], sizeof resp[0]);
-            for (int t = 0; t < 16; t++) { /* two different answers */
-                candidate(&it, mix, &rng, resp[1], sizeof resp[1]);
-                if (strcmp(resp[0], resp[1])) break;
-            }
-            sim_choice c = sim_judge_pair(&pop, who, &it, resp[0], resp[1], &rng, &info);
-            o = record_base("pair", prompt);
-            json_t *rs = json_array();
-            json_array_append_new(rs, json_string(resp[0]));
-            json_array_append_new(rs, json_string(resp[1]));
-            json_object_set_new(o, "responses", rs);
-            json_object_set_new(o, "choice", json_string(sim_choice_name(c)));
-            st.n_pair++;
-        } else if (u < mix->pair_frac + mix->thumbs_frac) {
-            candidate(&it, mix, &rng, resp[0], sizeof resp[0]);
-            int label = sim_judge_thumbs(&pop, who, &it, resp[0], &rng, &info);
-            o = record_base("thumbs", prompt);
-            json_object_set_new(o, "response", json_string(resp[0]));
-            json_object_set_new(o, "label", json_integer(label));
-            st.n_thumbs++;
+        int kind = u < mix->pair_frac ? 0 : u < mix->pair_frac + mix->thumbs_frac ? 1 : 2;
+        int k = kind == 0 ? 2 : kind == 1 ? 1 : mix->ranking_k;
+        sim_item it;
+        const char *prompt, *cand[SIM_MAX_RANK];
+        if (samples_path) {
+            const sample_set *ss;
+            if (k >= 2 && bank.nmulti == 0) { kind = 1; k = 1; } /* one response per prompt: thumbs only */
+            if (k >= 2) ss = &bank.sets[bank.multi[rl_rng_below(&rng, (uint32_t)bank.nmulti)]];
+            else ss = &bank.sets[rl_rng_below(&rng, (uint32_t)bank.nsets)];
+            if (k > ss->n) k = ss->n;
+            int idx[SIM_MAX_RANK];
+            pick_distinct(ss, k, &rng, idx);
+            for (int i = 0; i < k; i++) cand[i] = ss->resp[idx[i]];
+            it = ss->it;
+            prompt = ss->prompt;
         } else {
-            int k = mix->ranking_k;
-            const char *ptrs[SIM_MAX_RANK];
+            s = sim_sample_item(w, &rng, 0, &it);
+            if (s) break;
+            sim_format_prompt(&it, prompt_buf, sizeof prompt_buf);
+            prompt = prompt_buf;
             for (int i = 0; i < k; i++) {
-                for (int t = 0; t < 16; t++) {
+                for (int t = 0; t < 16; t++) { /* different answers where possible */
                     candidate(&it, mix, &rng, resp[i], sizeof resp[i]);
                     int dup = 0;
                     for (int q = 0; q < i; q++) dup |= !strcmp(resp[q], resp[i]);
                     if (!dup) break;
                 }
-                ptrs[i] = resp[i];
+                cand[i] = resp[i];
             }
+        }
+        sim_judge_info info;
+        json_t *o;
+        if (kind == 0) {
+            sim_choice c = sim_judge_pair(&pop, who, &it, cand[0], cand[1], &rng, &info);
+            o = record_base("pair", prompt);
+            json_t *rs = json_array();
+            json_array_append_new(rs, json_string(cand[0]));
+            json_array_append_new(rs, json_string(cand[1]));
+            json_object_set_new(o, "responses", rs);
+            json_object_set_new(o, "choice", json_string(sim_choice_name(c)));
+            st.n_pair++;
+        } else if (kind == 1) {
+            int label = sim_judge_thumbs(&pop, who, &it, cand[0], &rng, &info);
+            o = record_base("thumbs", prompt);
+            json_object_set_new(o, "response", json_string(cand[0]));
+            json_object_set_new(o, "label", json_integer(label));
+            st.n_thumbs++;
+        } else {
             int order[SIM_MAX_RANK];
-            sim_judge_ranking(&pop, who, &it, ptrs, k, &rng, order, &info);
+            sim_judge_ranking(&pop, who, &it, cand, k, &rng, order, &info);
             o = record_base("ranking", prompt);
             json_t *rs = json_array(), *rk = json_array();
             for (int i = 0; i < k; i++) {
-                json_array_append_new(rs, json_string(resp[i]));
+                json_array_append_new(rs, json_string(cand[i]));
                 json_array_append_new(rk, json_integer(order[i]));
             }
             json_object_set_new(o, "responses", rs);
@@ -376,6 +526,7 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
         if (put_line(af.fp, o)) s = rl_fail(RL_EIO, "cannot write %s", out_path);
     }
     sim_population_free(&pop);
+    bank_free(&bank);
     if (s) { rl_atomic_abort(&af); return s; }
     RL_TRY(rl_atomic_commit(&af));
     if (stats) *stats = st;

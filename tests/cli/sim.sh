@@ -46,6 +46,13 @@ cp "$TMP/fb.jsonl" "$TMP/fb.bak"
 expect_exit 2 "$RLHF" sim feedback --world "$W" --out "$TMP/fb.jsonl" --candidates 1,1,1,1,1
 expect_true "old feedback kept" cmp -s "$TMP/fb.jsonl" "$TMP/fb.bak"
 
+# Feedback on model samples (here: the SFT demonstrations stand in for samples).
+expect_exit 0 "$RLHF" sim feedback --world "$W" --out "$TMP/fbs.jsonl" --samples "$W/sft.jsonl" --judgements 100
+expect_true "100 records on samples" test "$(wc -l < "$TMP/fbs.jsonl")" -eq 100
+printf '{"prompt":"hello","response":"hi"}\n' > "$TMP/badsamples.jsonl"
+expect_exit 1 "$RLHF" sim feedback --world "$W" --out "$TMP/fbs.jsonl" --samples "$TMP/badsamples.jsonl"
+expect_out "badsamples.jsonl:1:"
+
 # Eval: the world's own held-out prompts answered by the gold answer score 1.
 sed 's/^{"prompt":\("[^"]*"\),"gold":\([0-9]*\).*/{"prompt":\1,"response":"\2"}/' "$W/heldout.jsonl" > "$TMP/gold.jsonl"
 expect_exit 0 "$RLHF" sim eval --world "$W" --responses "$TMP/gold.jsonl" --out "$TMP/summary.json"

@@ -542,7 +542,7 @@ TEST(feedback_file) {
     sim_feedback_mix_default(&mix);
     sim_feedback_stats st;
     long n = 3000;
-    REQUIRE(sim_feedback_write(path, &w, &pc, &mix, 40, n, 77, &st) == RL_OK);
+    REQUIRE(sim_feedback_write(path, &w, &pc, &mix, 40, n, 77, NULL, &st) == RL_OK);
     EXPECT(st.n_pair + st.n_thumbs + st.n_ranking == n);
     EXPECT_NEAR((double)st.n_pair / n, 0.6, tol4(0.6, n));
     EXPECT_NEAR((double)st.n_checked / n, 0.3, 0.1); /* 40 annotators, each at rate 0.3 */
@@ -589,14 +589,108 @@ TEST(feedback_file) {
     EXPECT(same_pair < st.n_pair / 100);
     EXPECT(g_working == st.n_group[1]);
     /* Deterministic in the seed. */
-    REQUIRE(sim_feedback_write(path2, &w, &pc, &mix, 40, n, 77, NULL) == RL_OK);
+    REQUIRE(sim_feedback_write(path2, &w, &pc, &mix, 40, n, 77, NULL, NULL) == RL_OK);
     char cmd[900];
     snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", path, path2);
     EXPECT(system(cmd) == 0);
     /* A bad mix is refused and nothing is written over the old file. */
     mix.pair_frac = 0.9;
-    EXPECT(sim_feedback_write(path, &w, &pc, &mix, 40, 10, 77, NULL) == RL_EINVAL);
+    EXPECT(sim_feedback_write(path, &w, &pc, &mix, 40, 10, 77, NULL, NULL) == RL_EINVAL);
     EXPECT(system(cmd) == 0);
+    rm_tmpdir();
+}
+
+/* Writes `text` to path. */
+static void write_text(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    if (fp) { fputs(text, fp); fclose(fp); }
+}
+
+TEST(feedback_on_model_samples) {
+    make_tmpdir();
+    REQUIRE(tmpdir[0]);
+    sim_world w;
+    sim_pop_config pc;
+    sim_feedback_mix mix;
+    sim_world_default(&w);
+    sim_pop_default(&pc);
+    sim_feedback_mix_default(&mix);
+    /* informed, noiseless annotators: the right sum always wins */
+    pc.checking_rate = 1;
+    pc.noise = 0;
+    int ta = -1, tb = -1, ha = -1, hb = -1;
+    for (int a = 10; a < 100; a++)
+        for (int b = 10; b < 100; b++) {
+            if (sim_has_carry(a, b) && !sim_is_heldout(&w, a, b) && ta < 0) { ta = a; tb = b; }
+            if (sim_is_heldout(&w, a, b) && ha < 0) { ha = a; hb = b; }
+        }
+    REQUIRE(ta > 0 && ha > 0);
+    char samples[400], out[400], text[2000];
+    snprintf(samples, sizeof samples, "%s/samples.jsonl", tmpdir);
+    snprintf(out, sizeof out, "%s/fb.jsonl", tmpdir);
+    long gold = ta + tb, nc = sim_nocarry_sum(ta, tb);
+    snprintf(text, sizeof text,
+             "{\"prompt\":\"what is %d+%d?\",\"response\":\"%ld\"}\n"
+             "{\"prompt\":\"what is %d+%d?\",\"response\":\"%ld\"}\n"
+             "\n"
+             "{\"prompt\":\"what is %d+%d?\",\"completion\":\"%d + %d = %ld.\"}\n"
+             "{\"prompt\":\"what is %d+%d?\",\"responses\":[\"1\",\"2\"]}\n"
+             "{\"prompt\":\"what is 1+1?\",\"responses\":[\"2\"]}\n",
+             ta, tb, gold, ta, tb, nc, ta, tb, ta, tb, gold, ha, hb);
+    write_text(samples, text);
+    sim_feedback_stats st;
+    REQUIRE(sim_feedback_write(out, &w, &pc, &mix, 20, 2000, 5, samples, &st) == RL_OK);
+    EXPECT(st.n_skipped_heldout == 1 && st.n_pair > 0 && st.n_ranking > 0 && st.n_thumbs > 0);
+    FILE *fp = fopen(out, "r");
+    REQUIRE(fp);
+    char line[2048], want_prompt[64], right[32], wrong[32];
+    snprintf(want_prompt, sizeof want_prompt, "what is %d+%d?", ta, tb);
+    snprintf(right, sizeof right, "%ld", gold);
+    snprintf(wrong, sizeof wrong, "%ld", nc);
+    long bad = 0, pairs_rw = 0, right_won = 0;
+    while (fgets(line, sizeof line, fp)) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (!o) { bad++; continue; }
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *prompt = json_string_value(json_object_get(o, "prompt"));
+        if (!kind || !prompt) bad++;
+        else if (strcmp(kind, "thumbs")) {
+            /* pairs and rankings only on the prompt with several responses */
+            json_t *rs = json_object_get(o, "responses");
+            if (strcmp(prompt, want_prompt)) bad++;
+            if (!strcmp(kind, "ranking") && json_array_size(rs) != 3) bad++;
+            if (!strcmp(kind, "pair")) {
+                const char *a = json_string_value(json_array_get(rs, 0)), *b = json_string_value(json_array_get(rs, 1));
+                const char *ch = json_string_value(json_object_get(o, "choice"));
+                if (!a || !b || !ch || !strcmp(a, b)) bad++;
+                else if ((!strcmp(a, right) && !strcmp(b, wrong)) || (!strcmp(a, wrong) && !strcmp(b, right))) {
+                    pairs_rw++;
+                    right_won += !strcmp(ch, !strcmp(a, right) ? "A" : "B");
+                }
+            }
+        } else if (strstr(prompt, "1+1?") == NULL && strcmp(prompt, want_prompt)) bad++;
+        json_decref(o);
+    }
+    fclose(fp);
+    EXPECT(bad == 0);
+    EXPECT(pairs_rw > 50 && right_won == pairs_rw);
+    /* One response per prompt: thumbs only. */
+    write_text(samples, "{\"prompt\":\"what is 1+1?\",\"response\":\"2\"}\n");
+    REQUIRE(sim_feedback_write(out, &w, &pc, &mix, 5, 100, 5, samples, &st) == RL_OK);
+    EXPECT(st.n_thumbs == 100 && st.n_pair == 0 && st.n_ranking == 0);
+    /* Bad lines name the line; a missing file is not found. */
+    write_text(samples, "{\"prompt\":\"what is 1+1?\",\"response\":\"2\"}\n{\"prompt\":\"hi\",\"response\":\"2\"}\n");
+    EXPECT(sim_feedback_write(out, &w, &pc, &mix, 5, 100, 5, samples, NULL) == RL_EFORMAT);
+    EXPECT(strstr(rl_error(), ":2:") != NULL);
+    write_text(samples, "{\"prompt\":\"what is 1+1?\"}\n");
+    EXPECT(sim_feedback_write(out, &w, &pc, &mix, 5, 100, 5, samples, NULL) == RL_EFORMAT);
+    write_text(samples, "{\"prompt\":\"what is 1+1?\",\"responses\":[3]}\n");
+    EXPECT(sim_feedback_write(out, &w, &pc, &mix, 5, 100, 5, samples, NULL) == RL_EFORMAT);
+    snprintf(text, sizeof text, "{\"prompt\":\"what is %d+%d?\",\"response\":\"2\"}\n", ha, hb);
+    write_text(samples, text); /* only held-out prompts: nothing to judge */
+    EXPECT(sim_feedback_write(out, &w, &pc, &mix, 5, 100, 5, samples, NULL) == RL_EFORMAT);
+    snprintf(text, sizeof text, "%s/none.jsonl", tmpdir);
+    EXPECT(sim_feedback_write(out, &w, &pc, &mix, 5, 100, 5, text, NULL) == RL_ENOTFOUND);
     rm_tmpdir();
 }
 
