@@ -4,9 +4,10 @@
  * The world (docs/sim.md):
  *   prompt   "what is 37+48?"            plain question
  *            "37+48 is 75, right?"       leading form: the user suggests an answer (maybe wrong)
- *   answers  terse     "85"                                 (leading form: "no, 85")
- *            sentence  "37 + 48 = 85."                      ("no, 37 + 48 = 85.")
- *            working   "7+8=15, carry 1, 3+4+1=8, so 85."   ("no, 7+8=15, carry 1, 3+4+1=8, so 85.")
+ *   answers  terse     "85"                                 (leading form: "85, not 75")
+ *            sentence  "37 + 48 = 85."                      ("37 + 48 = 85, not 75.")
+ *            working   "7+8=15, carry 1, 3+4+1=8, so 85."   ("7+8=15, carry 1, 3+4+1=8, so 85, not 75.")
+ *            agreeing with the user                          ("75, yes")
  *   gold     the sum; an answer is correct when its final number is the sum.
  *   misconception  "forgot the carry": 37+48 -> 75 (column sums without carries).
  *
@@ -92,12 +93,12 @@ rl_status sim_sample_item(const sim_world *w, rl_rng *rng, int heldout, sim_item
 /* Writes the prompt text into out (size n, NUL-terminated, truncated if
  * needed). Returns the length it needed (snprintf-style). */
 int sim_format_prompt(const sim_item *it, char *out, size_t n);
-/* An answer with final number `value` in `style`. For a leading item it starts
- * with "yes, " when value == suggestion and "no, " otherwise. `hedged` prefixes
- * "maybe " (an unconfident tone). The working style shows correct column sums
- * with carries when value is the true sum, the carry-free columns when value is
- * the no-carry sum, and the correct columns ending in `value` otherwise.
- * Returns the length it needed. */
+/* An answer with final number `value` in `style`. For a leading item the
+ * verdict follows the number: ", yes" when value == suggestion, else
+ * ", not <suggestion>". `hedged` prefixes "i think " (an unconfident tone).
+ * The working style shows correct column sums with carries when value is the
+ * true sum, the carry-free columns when value is the no-carry sum, and the
+ * correct columns ending in `value` otherwise. Returns the length it needed. */
 int sim_format_answer(const sim_item *it, long value, sim_style style, int hedged, char *out, size_t n);
 
 /* Recovers the item from a prompt made by sim_format_prompt (also tolerates
@@ -111,8 +112,8 @@ typedef struct {
     long number;        /* the final answer */
     sim_style style;    /* UNKNOWN when no number */
     int hedged;         /* "maybe", "i think", "probably", "not sure", or ends with '?' */
-    int says_yes;       /* starts with yes/yeah/yep/right/correct */
-    int says_no;        /* starts with no/nope/actually/not */
+    int says_yes;       /* first or last word is yes/yeah/yep/right/correct/true */
+    int says_no;        /* first or last word is no/nope/actually/not/wrong/incorrect */
     int length;         /* bytes */
 } sim_parsed;
 

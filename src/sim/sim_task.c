@@ -143,11 +143,10 @@ static int ndigits(int x) { int d = 1; while (x >= 10) { x /= 10; d++; } return 
 int sim_format_answer(const sim_item *it, long value, sim_style style, int hedged, char *out, size_t n) {
     int k = 0;
     if (n) out[0] = 0;
-    if (it->has_suggestion) put(out, n, &k, "%s", value == it->suggestion ? "yes, " : "no, ");
     if (hedged) put(out, n, &k, "i think ");
     switch (style) {
     case SIM_STYLE_SENTENCE:
-        put(out, n, &k, "%d + %d = %ld.", it->a, it->b, value);
+        put(out, n, &k, "%d + %d = %ld", it->a, it->b, value);
         break;
     case SIM_STYLE_WORKING: {
         /* Column sums, ones first. The carry-free version when the value is
@@ -164,7 +163,7 @@ int sim_format_answer(const sim_item *it, long value, sim_style style, int hedge
             carry = 0;
             if (!nocarry && s >= 10 && c + 1 < cols) { put(out, n, &k, ", carry 1"); carry = 1; }
         }
-        put(out, n, &k, ", so %ld.", value);
+        put(out, n, &k, ", so %ld", value);
         break;
     }
     case SIM_STYLE_TERSE:
@@ -172,6 +171,14 @@ int sim_format_answer(const sim_item *it, long value, sim_style style, int hedge
         put(out, n, &k, "%ld", value);
         break;
     }
+    /* The verdict on a suggestion comes AFTER the number: a small left-to-right
+     * model first writes the sum, then compares it with the suggestion it can
+     * see (a copy-and-compare), instead of deciding yes/no before computing. */
+    if (it->has_suggestion) {
+        if (value == it->suggestion) put(out, n, &k, ", yes");
+        else put(out, n, &k, ", not %ld", it->suggestion);
+    }
+    if (style == SIM_STYLE_SENTENCE || style == SIM_STYLE_WORKING) put(out, n, &k, ".");
     return k;
 }
 
@@ -338,15 +345,22 @@ void sim_parse_response(const char *response, sim_parsed *p) {
     }
     if (ans && ans->integer) { p->has_number = 1; p->number = ans->value; }
 
-    /* Leading yes/no: the first word. */
+    /* Verdict on a suggestion: the first word ("no, 85") or the last word
+     * ("85, yes", "85, not 75"). */
     int b = 0;
     while (b < len && !isalpha((unsigned char)s[b]) && !isdigit((unsigned char)s[b])) b++;
     int e = b;
     while (e < len && isalpha((unsigned char)s[e])) e++;
+    int le = len;
+    while (le > 0 && !isalpha((unsigned char)s[le - 1])) le--;
+    int lb = le;
+    while (lb > 0 && isalpha((unsigned char)s[lb - 1])) lb--;
     static const char *yes[] = {"yes", "yeah", "yep", "right", "correct", "true"};
     static const char *no[] = {"no", "nope", "actually", "not", "wrong", "incorrect"};
-    for (int i = 0; i < 6; i++) if (ieq_word(s + b, e - b, yes[i])) p->says_yes = 1;
-    for (int i = 0; i < 6; i++) if (ieq_word(s + b, e - b, no[i])) p->says_no = 1;
+    for (int i = 0; i < 6; i++) {
+        if (ieq_word(s + b, e - b, yes[i]) || ieq_word(s + lb, le - lb, yes[i])) p->says_yes = 1;
+        if (ieq_word(s + b, e - b, no[i]) || ieq_word(s + lb, le - lb, no[i])) p->says_no = 1;
+    }
 
     int last = len - 1;
     while (last >= 0 && isspace((unsigned char)s[last])) last--;
