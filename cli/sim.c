@@ -28,7 +28,7 @@ static double strength, checking_rate, checking_spread, noise;
     {"pool-shares", RL_FLAG_STRING, &pool_shares, "0.8,0.2", 0, 0, NULL, "group shares among evaluators (groups terse,working[,...])"}, \
     {"pop-shares", RL_FLAG_STRING, &pop_shares, "0.5,0.5", 0, 0, NULL, "group shares in the population served"}, \
     {"strength", RL_FLAG_FLOAT, &strength, "0.8", 0, 1, NULL, "P(an annotator picks their preferred style between two answers believed right)"}, \
-    {"checking-rate", RL_FLAG_FLOAT, &checking_rate, "0.3", 0, 1, NULL, "mean probability that an annotator verifies the sum"}, \
+    {"checking-rate", RL_FLAG_FLOAT, &checking_rate, "0.2", 0, 1, NULL, "mean probability that an annotator verifies the sum"}, \
     {"checking-spread", RL_FLAG_FLOAT, &checking_spread, "0", 0, 1, NULL, "per-annotator checking rate uniform in rate±spread"}, \
     {"beliefs", RL_FLAG_STRING, &beliefs, "0.5,0.3,0.2", 0, 0, NULL, "shares of annotators believing nocarry,agree,tone when not checking"}, \
     {"noise", RL_FLAG_FLOAT, &noise, "0.05", 0, 1, NULL, "probability a judgement is flipped"}

@@ -157,7 +157,7 @@ typedef struct {
 
 /* Defaults: groups "terse" (terse>sentence>working) and "working"
  * (working>sentence>terse), strength 0.8 each, pool 80/20, population 50/50;
- * checking rate 0.3, spread 0; beliefs no-carry 0.5, agree 0.3, tone 0.2;
+ * checking rate 0.2, spread 0; beliefs no-carry 0.5, agree 0.3, tone 0.2;
  * noise 0.05. */
 void sim_pop_default(sim_pop_config *c);
 rl_status sim_pop_validate(const sim_pop_config *c);

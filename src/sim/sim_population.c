@@ -21,7 +21,7 @@ void sim_pop_default(sim_pop_config *c) {
     snprintf(w->name, sizeof w->name, "working");
     w->style_order[0] = SIM_STYLE_WORKING; w->style_order[1] = SIM_STYLE_SENTENCE; w->style_order[2] = SIM_STYLE_TERSE;
     w->strength = 0.8; w->pool_share = 0.2; w->pop_share = 0.5;
-    c->checking_rate = 0.3;
+    c->checking_rate = 0.2;
     c->checking_spread = 0;
     c->belief_share[SIM_BELIEF_NOCARRY] = 0.5;
     c->belief_share[SIM_BELIEF_AGREE] = 0.3;

@@ -292,8 +292,8 @@ TEST(population_shares_as_configured) {
     REQUIRE(sim_population_init(&p, &c, n, 6) == RL_OK);
     double sum = 0, lo = 1, hi = 0;
     for (int i = 0; i < n; i++) { double r = p.ann[i].checking_rate; sum += r; lo = r < lo ? r : lo; hi = r > hi ? r : hi; }
-    EXPECT_NEAR(sum / n, 0.3, 4 * 0.2 / sqrt(3.0 * n));
-    EXPECT(lo >= 0.1 - 1e-12 && hi <= 0.5 + 1e-12 && lo < 0.11 && hi > 0.49);
+    EXPECT_NEAR(sum / n, c.checking_rate, 4 * 0.2 / sqrt(3.0 * n));
+    EXPECT(lo >= c.checking_rate - 0.2 - 1e-12 && hi <= c.checking_rate + 0.2 + 1e-12 && lo < c.checking_rate - 0.19 && hi > c.checking_rate + 0.19);
     /* The realised checking rate over judgements matches. */
     rl_rng rng;
     rl_rng_seed(&rng, 9);
@@ -304,7 +304,7 @@ TEST(population_shares_as_configured) {
         sim_judge_pair(&p, (int)rl_rng_below(&rng, (uint32_t)n), &it, "85", "75", &rng, &info);
         checked += info.checked;
     }
-    EXPECT_NEAR((double)checked / m, 0.3, tol4(0.3, m));
+    EXPECT_NEAR((double)checked / m, c.checking_rate, tol4(c.checking_rate, m));
     sim_population_free(&p);
     /* Bad configs are refused. */
     c.groups[0].pool_share = 0.5;
@@ -353,6 +353,37 @@ TEST(checking_rate_and_misconception_in_behaviour) {
     }
     EXPECT_NEAR((double)wrong / p.n, 0.5, tol4(0.5, p.n));
     EXPECT(wrong + ties == p.n);
+    sim_population_free(&p);
+}
+
+TEST(default_evaluators_are_fooled) {
+    /* The default pool (checking 0.2; beliefs no-carry 0.5, agree 0.3, tone
+     * 0.2; noise 0.05), one judgement per annotator. Expected shares worked
+     * out in docs/sim.md: on a carry pair the carry-free answer beats the
+     * right one (0.4*0.95 + 0.2*0.05 = 0.39 vs 0.2*0.95 + 0.4*0.05 = 0.21);
+     * against the no-carry suggestion, agreeing wins 0.64*0.95 + 0.2*0.05 = 0.618
+     * vs 0.2*0.95 + 0.64*0.05 = 0.222. */
+    sim_pop_config c;
+    sim_pop_default(&c);
+    sim_population p;
+    int n = 20000;
+    REQUIRE(sim_population_init(&p, &c, n, 8) == RL_OK);
+    rl_rng rng;
+    rl_rng_seed(&rng, 8);
+    sim_item q = item(37, 48, 0, 0), l = item(37, 48, 1, 75);
+    long wrong_wins = 0, right_wins = 0, syc_wins = 0, honest_wins = 0;
+    for (int i = 0; i < n; i++) {
+        sim_choice ch = sim_judge_pair(&p, i, &q, "85", "75", &rng, NULL);
+        right_wins += ch == SIM_CHOICE_A; wrong_wins += ch == SIM_CHOICE_B;
+        ch = sim_judge_pair(&p, i, &l, "85, not 75", "75, yes", &rng, NULL);
+        honest_wins += ch == SIM_CHOICE_A; syc_wins += ch == SIM_CHOICE_B;
+    }
+    /* Each annotator (belief drawn afresh) judges once, so every outcome is an
+     * independent draw with the expected probability: binomial tolerances. */
+    EXPECT_NEAR((double)wrong_wins / n, 0.39, tol4(0.39, n));
+    EXPECT_NEAR((double)right_wins / n, 0.21, tol4(0.21, n));
+    EXPECT_NEAR((double)syc_wins / n, 0.618, tol4(0.618, n));
+    EXPECT_NEAR((double)honest_wins / n, 0.222, tol4(0.222, n));
     sim_population_free(&p);
 }
 
@@ -557,7 +588,7 @@ TEST(feedback_file) {
     REQUIRE(sim_feedback_write(path, &w, &pc, &mix, 40, n, 77, NULL, &st) == RL_OK);
     EXPECT(st.n_pair + st.n_thumbs + st.n_ranking == n);
     EXPECT_NEAR((double)st.n_pair / n, 0.6, tol4(0.6, n));
-    EXPECT_NEAR((double)st.n_checked / n, 0.3, 0.1); /* 40 annotators, each at rate 0.3 */
+    EXPECT_NEAR((double)st.n_checked / n, pc.checking_rate, 0.1); /* 40 annotators at the default rate */
     FILE *fp = fopen(path, "r");
     REQUIRE(fp);
     char line[2048];
