@@ -24,8 +24,11 @@ else
 endif
 
 WARN   := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
-CFLAGS ?= -O3 $(ARCH)
-CFLAGS += -std=gnu11 -g $(WARN) -fno-strict-aliasing -D_GNU_SOURCE $(SAN)
+# OPT is the optimisation level (the asan target lowers it); EXTRA_CFLAGS is for
+# the user. CFLAGS itself is built here, so a command-line CFLAGS cannot drop
+# the warnings or the sanitizer flags.
+OPT    ?= -O3 $(ARCH)
+override CFLAGS := $(OPT) -std=gnu11 -g $(WARN) -fno-strict-aliasing -D_GNU_SOURCE $(SAN) $(EXTRA_CFLAGS)
 LDLIBS := -lm -lpthread
 
 # ---- dependency detection ----------------------------------------------------
@@ -46,15 +49,15 @@ REQUIRED := SQLITE=$(HAVE_SQLITE) MHD=$(HAVE_MHD) JANSSON=$(HAVE_JANSSON) SODIUM
 MISSING  := $(patsubst %=no,%,$(filter %=no,$(REQUIRED)))
 
 ifeq ($(HAVE_OPENMP),yes)
-  CFLAGS += -fopenmp
+  override CFLAGS += -fopenmp
   LDLIBS += -fopenmp
 endif
 ifeq ($(HAVE_OPENBLAS),yes)
-  CFLAGS += -DRL_HAVE_OPENBLAS
+  override CFLAGS += -DRL_HAVE_OPENBLAS
   LDLIBS += -lopenblas
 endif
 ifeq ($(HAVE_MPI),yes)
-  CFLAGS += -DRL_HAVE_MPI $(shell mpicc --showme:compile)
+  override CFLAGS += -DRL_HAVE_MPI $(shell mpicc --showme:compile)
   LDLIBS += $(shell mpicc --showme:link)
 endif
 LDLIBS += -lsqlite3 -lmicrohttpd -ljansson -lsodium -lz
@@ -135,7 +138,7 @@ test: deps
 
 # Sanitizer build: its own directory, then the unit and CLI tiers under it.
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 $(ARCH)" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 $(ARCH)" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 RLHF_TIER_TAG=asan sh tests/run_tier.sh sanitize build-asan
 
 demo: deps

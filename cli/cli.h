@@ -6,6 +6,9 @@
 #include "commands.def"
 #undef X
 
+/* `feedback export --db`: the SQLite side of cmd_feedback_export (cli/serve.c). */
+int cmd_feedback_export_db(int argc, char **argv);
+
 /* Version string ("0.1.0"). */
 extern const char *rl_version;
 /* Optional features built in, e.g. "openmp openblas sqlite ..." */

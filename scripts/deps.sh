@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages rlhf.c needs (build, run and test), only the missing ones.
+# (clang: libFuzzer for tests/cli/fuzz.sh, which skips without it.)
 # As root it runs apt-get; otherwise it prints the command to run.
 set -e
-PKGS="build-essential pkg-config libopenblas-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev libsodium-dev zlib1g-dev libopenmpi-dev openmpi-bin python3 python3-numpy python3-torch curl chromium"
+PKGS="build-essential pkg-config libopenblas-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev libsodium-dev zlib1g-dev libopenmpi-dev openmpi-bin python3 python3-numpy python3-torch clang libclang-rt-14-dev curl chromium"
 missing=""
 # Node.js: any node >= 18 on PATH will do (the machine may have NodeSource's build).
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

@@ -99,7 +99,7 @@ static void put_u64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) 
 static uint32_t get_u32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
 static uint64_t get_u64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
 
-static void encode_header(unsigned char h[RL_FILE_HEADER_BYTES], const rl_file_info *info) {
+void rl_file_header_encode(unsigned char h[RL_FILE_HEADER_BYTES], const rl_file_info *info) {
     memset(h, 0, RL_FILE_HEADER_BYTES);
     memcpy(h, info->magic, 8);
     put_u32(h + 8, info->version);
@@ -107,6 +107,7 @@ static void encode_header(unsigned char h[RL_FILE_HEADER_BYTES], const rl_file_i
     put_u64(h + 16, info->payload_bytes);
     put_u32(h + 24, info->payload_crc);
     put_u32(h + 28, info->flags);
+    put_u32(h + 32, info->trailer_bytes);
     put_u32(h + 56, rl_crc32(0, h, 56));
     memcpy(h + 60, RL_END_MAGIC, 4);
 }
@@ -122,7 +123,7 @@ rl_status rl_writer_open(rl_writer **out, const char *path, const char magic[8],
     rl_status s = rl_atomic_open(&w->af, path);
     if (s != RL_OK) { free(w); return s; }
     unsigned char h[RL_FILE_HEADER_BYTES];
-    encode_header(h, &w->info); /* placeholder, patched on commit */
+    rl_file_header_encode(h, &w->info); /* placeholder, patched on commit */
     if (fwrite(h, 1, sizeof h, w->af.fp) != sizeof h) {
         s = rl_fail(RL_EIO, "cannot write %s: %s", w->af.tmp_path, strerror(errno));
         rl_writer_abort(w);
@@ -147,7 +148,7 @@ rl_status rl_writer_commit(rl_writer *w) {
     w->info.payload_bytes = w->written;
     w->info.payload_crc = w->crc;
     unsigned char h[RL_FILE_HEADER_BYTES];
-    encode_header(h, &w->info);
+    rl_file_header_encode(h, &w->info);
     rl_status s = RL_OK;
     if (fseek(w->af.fp, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->af.fp) != sizeof h)
         s = rl_fail(RL_EIO, "cannot write header of %s: %s", w->af.tmp_path, strerror(errno));
@@ -172,7 +173,8 @@ static void printable_magic(char out[40], const unsigned char *m) {
     *o = 0;
 }
 
-static rl_status decode_header(rl_file_info *info, const unsigned char *h, size_t avail, const char *path) {
+rl_status rl_file_header_decode(rl_file_info *info, const void *hv, size_t avail, const char *path) {
+    const unsigned char *h = hv;
     if (avail < RL_FILE_HEADER_BYTES)
         return rl_fail(RL_EFORMAT, "%s: file is %zu bytes, shorter than the %d-byte rlhf.c header; it is truncated or not an rlhf.c file",
                        path, avail, RL_FILE_HEADER_BYTES);
@@ -184,6 +186,7 @@ static rl_status decode_header(rl_file_info *info, const unsigned char *h, size_
     info->payload_bytes = get_u64(h + 16);
     info->payload_crc = get_u32(h + 24);
     info->flags = get_u32(h + 28);
+    info->trailer_bytes = get_u32(h + 32);
     if (info->header_bytes != RL_FILE_HEADER_BYTES)
         return rl_fail(RL_EFORMAT, "%s: header size %u is not %d; the file comes from a newer rlhf.c: upgrade", path, info->header_bytes, RL_FILE_HEADER_BYTES);
     return RL_OK;
@@ -196,7 +199,40 @@ rl_status rl_file_peek(rl_file_info *info, const char *path) {
     unsigned char h[RL_FILE_HEADER_BYTES];
     size_t n = fread(h, 1, sizeof h, fp);
     fclose(fp);
-    return decode_header(info, h, n, path);
+    return rl_file_header_decode(info, h, n, path);
+}
+
+rl_status rl_file_check(rl_file_info *out, const void *img, size_t size, const char *path, const char magic[8],
+                        uint32_t min_version, uint32_t max_version, const char *what) {
+    rl_file_info info;
+    memset(out, 0, sizeof *out);
+    rl_status s = rl_file_header_decode(&info, img, size, path);
+    if (s == RL_OK && memcmp(info.magic, magic, 8) != 0) {
+        char got[40], want[40];
+        printable_magic(got, (const unsigned char *)info.magic);
+        printable_magic(want, (const unsigned char *)magic);
+        if (!memcmp(info.magic, "RLHFENC1", 8))
+            s = rl_fail(RL_EFORMAT, "%s: this file is encrypted; load it with a decryption key (--key-file / --passphrase-env, "
+                                    "see docs/security.md) or decrypt it with 'rlhf file decrypt'", path);
+        else
+            s = rl_fail(RL_EFORMAT, "%s: this is an rlhf.c file of kind '%s', not a %s file ('%s'); pass the right file", path, got, what, want);
+    }
+    if (s == RL_OK && (info.version < min_version || info.version > max_version))
+        s = rl_fail(RL_EFORMAT, "%s: %s file version %u is not supported (this build reads %u..%u); %s", path, what, info.version,
+                    min_version, max_version, info.version > max_version ? "upgrade rlhf.c" : "re-create the file with this rlhf.c");
+    if (s == RL_OK && info.trailer_bytes > RL_FILE_MAX_TRAILER_BYTES)
+        s = rl_fail(RL_EFORMAT, "%s: header announces a %u-byte trailer (at most %d); the file is corrupt or from a newer rlhf.c",
+                    path, info.trailer_bytes, RL_FILE_MAX_TRAILER_BYTES);
+    /* size >= 64 here; compare without overflow: payload + trailer == size - 64 */
+    if (s == RL_OK && (info.payload_bytes > size - RL_FILE_HEADER_BYTES ||
+                       size - RL_FILE_HEADER_BYTES - info.payload_bytes != info.trailer_bytes))
+        s = rl_fail(RL_EFORMAT, "%s: %s file should have %llu payload bytes%s but has %zu after the header; it is truncated or was appended to: re-create it",
+                    path, what, (unsigned long long)info.payload_bytes, info.trailer_bytes ? " and a signature trailer" : "",
+                    size - RL_FILE_HEADER_BYTES);
+    if (s == RL_OK && rl_crc32(0, (const uint8_t *)img + RL_FILE_HEADER_BYTES, (size_t)info.payload_bytes) != info.payload_crc)
+        s = rl_fail(RL_EFORMAT, "%s: %s file is corrupt (payload checksum mismatch); re-create or re-copy it", path, what);
+    if (s == RL_OK) *out = info;
+    return s;
 }
 
 rl_status rl_file_map(rl_mapped_file *m, const char *path, const char magic[8],
@@ -219,21 +255,7 @@ rl_status rl_file_map(rl_mapped_file *m, const char *path, const char magic[8],
     close(fd);
     if (map == MAP_FAILED) return rl_fail(RL_EIO, "%s: cannot map: %s", path, strerror(errno));
     rl_file_info info;
-    rl_status s = decode_header(&info, map, size, path);
-    if (s == RL_OK && memcmp(info.magic, magic, 8) != 0) {
-        char got[40], want[40];
-        printable_magic(got, (const unsigned char *)info.magic);
-        printable_magic(want, (const unsigned char *)magic);
-        s = rl_fail(RL_EFORMAT, "%s: this is an rlhf.c file of kind '%s', not a %s file ('%s'); pass the right file", path, got, what, want);
-    }
-    if (s == RL_OK && (info.version < min_version || info.version > max_version))
-        s = rl_fail(RL_EFORMAT, "%s: %s file version %u is not supported (this build reads %u..%u); %s", path, what, info.version,
-                    min_version, max_version, info.version > max_version ? "upgrade rlhf.c" : "re-create the file with this rlhf.c");
-    if (s == RL_OK && info.payload_bytes != size - RL_FILE_HEADER_BYTES)
-        s = rl_fail(RL_EFORMAT, "%s: %s file should have %llu payload bytes but has %zu; it is truncated or was appended to: re-create it",
-                    path, what, (unsigned long long)info.payload_bytes, size - RL_FILE_HEADER_BYTES);
-    if (s == RL_OK && rl_crc32(0, (const uint8_t *)map + RL_FILE_HEADER_BYTES, size - RL_FILE_HEADER_BYTES) != info.payload_crc)
-        s = rl_fail(RL_EFORMAT, "%s: %s file is corrupt (payload checksum mismatch); re-create or re-copy it", path, what);
+    rl_status s = rl_file_check(&info, map, size, path, magic, min_version, max_version, what);
     if (s != RL_OK) { munmap(map, size); return s; }
     m->info = info;
     m->map = map;

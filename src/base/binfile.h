@@ -10,7 +10,9 @@
  *   16     8     payload_bytes  bytes that follow the header (u64)
  *   24     4     payload_crc    CRC-32 (zlib polynomial) of the payload
  *   28     4     flags          kind-specific bits (0 unless the kind says)
- *   32     24    reserved       zero
+ *   32     4     trailer_bytes  bytes after the payload (0, or a signature trailer:
+ *                               src/base/seal.h, docs/formats-secure.md)
+ *   36     20    reserved       zero
  *   56     4     header_crc     CRC-32 of bytes 0..55
  *   60     4     end_magic      "RLH\x1a" (catches a text-mode transfer)
  *
@@ -37,7 +39,11 @@ typedef struct {
     uint64_t payload_bytes;
     uint32_t payload_crc;
     uint32_t flags;
+    uint32_t trailer_bytes;   /* 0 = none; else a trailer follows the payload (seal.h) */
 } rl_file_info;
+
+/* Largest trailer a loader accepts (a signature trailer is 128 bytes). */
+#define RL_FILE_MAX_TRAILER_BYTES 4096
 
 /* ---- atomic plain files ------------------------------------------------- */
 
@@ -87,6 +93,16 @@ typedef struct {
  * what was found and what to do. `m` is zeroed on error. */
 rl_status rl_file_map(rl_mapped_file *m, const char *path, const char magic[8],
                       uint32_t min_version, uint32_t max_version, const char *what);
+/* Checks an in-memory image of a whole file (`size` bytes at `img`) exactly as
+ * rl_file_map checks a mapped one; `path` only names it in messages. Used for
+ * images that never touch the disk (a decrypted file, seal.h). */
+rl_status rl_file_check(rl_file_info *info, const void *img, size_t size, const char *path, const char magic[8],
+                        uint32_t min_version, uint32_t max_version, const char *what);
+/* The 64-byte header: encode (sets header_bytes, header_crc, end magic) and
+ * decode (checks end magic, header CRC and header size; RL_EFORMAT naming
+ * `path` otherwise). For code that writes or re-signs a header itself. */
+void rl_file_header_encode(unsigned char h[RL_FILE_HEADER_BYTES], const rl_file_info *info);
+rl_status rl_file_header_decode(rl_file_info *info, const void *h, size_t avail, const char *path);
 /* Reads only the header (no CRC of the payload); for `inspect`-style tools. */
 rl_status rl_file_peek(rl_file_info *info, const char *path);
 void rl_file_unmap(rl_mapped_file *m);
