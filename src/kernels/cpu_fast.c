@@ -143,9 +143,11 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
 }
 
 #define LN_MAXC 8192
+#define LN_MAXTHREADS 64
 static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, int N, int C) {
-    if (C > LN_MAXC) { ops_ref_table()->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C); return; }
+    if (C > LN_MAXC || g_threads > LN_MAXTHREADS) { ops_ref_table()->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C); return; }
+    float *parts_w[LN_MAXTHREADS], *parts_b[LN_MAXTHREADS];
 #pragma omp parallel
     {
         /* per-thread partial sums of dw, db (no allocation: C <= LN_MAXC) */
@@ -173,8 +175,15 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
                 dx[c] += s * (d[c] * w[c] - gm - xh * gxm);
             }
         }
-#pragma omp critical
-        for (int c = 0; c < C; c++) { dw[c] += pdw[c]; db[c] += pdb[c]; }
+        /* combine the partials in thread order (not arrival order), so the
+         * result is the same on every run */
+        parts_w[omp_get_thread_num()] = pdw;
+        parts_b[omp_get_thread_num()] = pdb;
+#pragma omp barrier
+        int nt = omp_get_num_threads();
+#pragma omp for schedule(static)
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < nt; t++) { dw[c] += parts_w[t][c]; db[c] += parts_b[t][c]; }
     }
 }
 

@@ -333,6 +333,17 @@ void gpt_scalar_backward(gpt_model *m, const int *pos, const float *dout) {
     }
 }
 
+int gpt_param_groups(const gpt_model *m, optim_group *out, int decay_embeddings) {
+    size_t off = 0;
+    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
+        out[i].offset = off;
+        out[i].size = m->tensor_size[i];
+        out[i].decay = gpt_tensor_decay[i] || (decay_embeddings && i <= 1);
+        off += m->tensor_size[i];
+    }
+    return GPT_NUM_TENSORS;
+}
+
 /* ---- KV-cache decoding ------------------------------------------------------ */
 
 rl_status gpt_cache_plan(gpt_model *m, int B) {

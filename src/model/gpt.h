@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include "../base/check.h"
 #include "../kernels/ops.h"
+#include "../optim/adamw.h"
 
 typedef struct {
     int L;      /* layers */
@@ -176,6 +177,11 @@ void gpt_scalar_forward(gpt_model *m, const int *pos, float *out);
 /* Adds the head's gradient for dout (B) = dLoss/dout into m->g.headw/headb and the
  * final-hidden-state gradient; call between gpt_backward_begin and _end. */
 void gpt_scalar_backward(gpt_model *m, const int *pos, const float *dout);
+
+/* AdamW parameter groups, one per tensor (GPT_NUM_TENSORS entries written to
+ * `out`): weight decay on the matmul weights only, plus the embeddings when
+ * decay_embeddings. Returns the number of groups. */
+int gpt_param_groups(const gpt_model *m, optim_group *out, int decay_embeddings);
 
 /* ---- KV-cache decoding ------------------------------------------------------ */
 
