@@ -7,6 +7,7 @@
 #include "test.h"
 #include "../../src/model/gpt.h"
 #include "../../src/model/checkpoint.h"
+#include "../../src/model/sampler.h"
 #include "../../src/optim/adamw.h"
 #include "../../src/base/rng.h"
 
@@ -356,6 +357,107 @@ TEST(config_names) {
     /* GPT-2 124M with V=50257, T=1024 has 124,439,808 weights + the 769 of the scalar head */
     gpt_config g2 = {12, 12, 768, 50257, 1024};
     EXPECT(gpt_num_params(&g2) == 124439808u + 769u);
+}
+
+/* ---- sampler ---------------------------------------------------------------- */
+
+static void make_sampler_model(gpt_model *m, int maxB) {
+    gpt_config cfg = {2, 2, 16, 23, 20};
+    if (gpt_init(m, &cfg, maxB, 20, ops_get("fast"), 40) != RL_OK) abort();
+    widen(m, 41);
+}
+
+TEST(sampler_logp_matches_full_forward_and_batching) {
+    gpt_model m;
+    make_sampler_model(&m, 3);
+    int p0[] = {1, 5, 7, 2}, p1[] = {3}, p2[] = {4, 4, 9, 9, 1, 0};
+    const int *prompts[3] = {p0, p1, p2};
+    int plen[3] = {4, 1, 6};
+    sampler_opts o;
+    sampler_opts_default(&o);
+    o.max_tokens = 9;
+    o.temperature = 0.8f;
+    o.seed = 5;
+    sampler_result r;
+    REQUIRE(sampler_generate(&m, prompts, plen, 3, &o, &r, NULL, NULL) == RL_OK);
+    for (int b = 0; b < 3; b++) {
+        EXPECT(r.len[b] == 9);
+        /* full forward over prompt + generated: the same log-probs */
+        int seq[20], tg[20];
+        int L = plen[b] + r.len[b];
+        memcpy(seq, prompts[b], sizeof(int) * plen[b]);
+        memcpy(seq + plen[b], r.tokens + (size_t)b * r.cap, sizeof(int) * r.len[b]);
+        for (int t = 0; t < L - 1; t++) tg[t] = seq[t + 1];
+        gpt_forward(&m, seq, tg, NULL, 1, L - 1);
+        double worst = 0;
+        for (int i = 0; i < r.len[b]; i++) {
+            double d = fabs(r.logp[(size_t)b * r.cap + i] - m.a.logp[plen[b] - 1 + i]);
+            if (d > worst) worst = d;
+            EXPECT(r.logp[(size_t)b * r.cap + i] <= 0.0f);
+        }
+        EXPECT_MSG(worst < 1e-4, "row %d: max |sampler logp - forward logp| = %g", b, worst);
+        /* the same row alone gives the same tokens (row streams do not depend on the batch) */
+        sampler_result one;
+        sampler_opts o1 = o;
+        REQUIRE(sampler_generate(&m, &prompts[b], &plen[b], 1, &o1, &one, NULL, NULL) == RL_OK);
+        if (b == 0) EXPECT(memcmp(one.tokens, r.tokens, sizeof(int) * 9) == 0);
+        sampler_result_free(&one);
+    }
+    sampler_result_free(&r);
+    gpt_free(&m);
+}
+
+static int streamed[64], nstreamed;
+static void on_tok(void *ctx, int row, int tok) { (void)ctx; if (row == 0 && nstreamed < 64) streamed[nstreamed++] = tok; }
+
+TEST(sampler_greedy_deterministic_and_stops) {
+    gpt_model m;
+    make_sampler_model(&m, 2);
+    int p[] = {2, 6};
+    const int *prompts[2] = {p, p};
+    int plen[2] = {2, 2};
+    sampler_opts o;
+    sampler_opts_default(&o);
+    o.max_tokens = 12;
+    o.temperature = 0;
+    sampler_result a, b, k1;
+    nstreamed = 0;
+    REQUIRE(sampler_generate(&m, prompts, plen, 2, &o, &a, on_tok, NULL) == RL_OK);
+    EXPECT(nstreamed == 12 && memcmp(streamed, a.tokens, sizeof(int) * 12) == 0);
+    o.seed = 999; /* greedy ignores the seed */
+    REQUIRE(sampler_generate(&m, prompts, plen, 2, &o, &b, NULL, NULL) == RL_OK);
+    EXPECT(memcmp(a.tokens, b.tokens, sizeof(int) * 24) == 0);
+    EXPECT(memcmp(a.tokens, a.tokens + 12, sizeof(int) * 12) == 0);
+    /* greedy picks the argmax: each step's logp is the row's maximum */
+    o.temperature = 1.0f; o.top_k = 1;
+    REQUIRE(sampler_generate(&m, prompts, plen, 1, &o, &k1, NULL, NULL) == RL_OK);
+    EXPECT(memcmp(a.tokens, k1.tokens, sizeof(int) * 12) == 0);
+    sampler_result_free(&k1);
+    /* stop token: the first greedy token stops every row at once */
+    o.temperature = 0; o.top_k = 0;
+    o.stop_tokens[0] = a.tokens[0];
+    sampler_result c;
+    REQUIRE(sampler_generate(&m, prompts, plen, 2, &o, &c, NULL, NULL) == RL_OK);
+    EXPECT(c.len[0] == 1 && c.stopped[0] == 1 && c.len[1] == 1);
+    sampler_result_free(&a); sampler_result_free(&b); sampler_result_free(&c);
+    /* sampling: same seed same tokens, another seed other tokens; top-p narrows */
+    sampler_opts_default(&o);
+    o.max_tokens = 15;
+    o.temperature = 1.5f;
+    sampler_result s1, s2, s3;
+    REQUIRE(sampler_generate(&m, prompts, plen, 1, &o, &s1, NULL, NULL) == RL_OK);
+    REQUIRE(sampler_generate(&m, prompts, plen, 1, &o, &s2, NULL, NULL) == RL_OK);
+    EXPECT(memcmp(s1.tokens, s2.tokens, sizeof(int) * 15) == 0);
+    o.seed = 77;
+    REQUIRE(sampler_generate(&m, prompts, plen, 1, &o, &s3, NULL, NULL) == RL_OK);
+    EXPECT(memcmp(s1.tokens, s3.tokens, sizeof(int) * 15) != 0);
+    sampler_result_free(&s1); sampler_result_free(&s2); sampler_result_free(&s3);
+    /* bad input */
+    int longp[20] = {0};
+    const int *lp[1] = {longp};
+    int ll = 20;
+    EXPECT(sampler_generate(&m, lp, &ll, 1, &o, &s1, NULL, NULL) == RL_EINVAL);
+    gpt_free(&m);
 }
 
 TEST_MAIN()
