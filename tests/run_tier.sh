@@ -58,6 +58,7 @@ run_dir() { # tier
     cli|js|browser|mpi)
       for t in "$ROOT"/tests/$1/*.sh; do
         [ -f "$t" ] || continue
+        case $(basename "$t") in lib.sh|_*) continue;; esac  # helpers sourced by the tests
         run_one "$1/$(basename "$t")" sh "$t"
       done ;;
     ref)

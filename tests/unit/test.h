@@ -21,10 +21,10 @@ static rl_test_case rl__tests[256];
 static int rl__ntests;
 static int rl__fail_here;
 
-#define TEST(name) \
-    static void test_##name(void); \
-    __attribute__((constructor)) static void reg_##name(void) { rl__tests[rl__ntests].name = #name; rl__tests[rl__ntests++].fn = test_##name; } \
-    static void test_##name(void)
+#define TEST(tname) \
+    static void test_##tname(void); \
+    __attribute__((constructor)) static void reg_##tname(void) { rl__tests[rl__ntests].name = #tname; rl__tests[rl__ntests++].fn = test_##tname; } \
+    static void test_##tname(void)
 
 #define EXPECT(cond) do { if (!(cond)) { fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); rl__fail_here = 1; } } while (0)
 #define EXPECT_MSG(cond, ...) do { if (!(cond)) { fprintf(stderr, "  %s:%d: expected %s: ", __FILE__, __LINE__, #cond); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); rl__fail_here = 1; } } while (0)
