@@ -25,17 +25,25 @@ trap 'rm -rf "$TMP"' EXIT
 "$RLHF" data prepare --tokenizer "$TMP/tok.bin" --input "$SHARED/data/tinyshakespeare.txt" --out "$TMP/data" --quiet
 V=$("$RLHF" data info --dir "$TMP/data" | sed -n 's/^vocab_size: //p')
 
+# PyTorch's OpenBLAS needs the same help as ours on Intel CPUs that Debian's
+# OpenBLAS 0.3.21 does not recognise (rlhf re-execs itself; see cpu_fast.c).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q GenuineIntel /proc/cpuinfo; then
+  if grep -qw avx512f /proc/cpuinfo; then TORCH_CORE=SkylakeX; else TORCH_CORE=Haswell; fi
+else
+  TORCH_CORE=${OPENBLAS_CORETYPE:-}
+fi
+
 median() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'; }
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "rlhf: $("$RLHF" version | head -1); BLAS: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}; torch $("$PY" -c 'import torch; print(torch.__version__)')"
+echo "rlhf: $("$RLHF" version | head -1); rlhf BLAS core $(OPENBLAS_VERBOSE=2 "$RLHF" version 2>&1 | sed -n 's/^Core: //p' | tail -1), torch OPENBLAS_CORETYPE=${TORCH_CORE:-auto}; torch $("$PY" -c 'import torch; print(torch.__version__)')"
 printf "%-6s %3s %10s %12s %12s %7s %9s %9s %9s\n" config B params rlhf_tok/s torch_tok/s ratio GFLOP/s rlhf_MiB torch_MiB
 for cfg in $CONFIGS; do
   B=8; [ "$cfg" = gpt2 ] && B=4
   /usr/bin/time -f "%M" -o "$TMP/rss_c" "$RLHF" pretrain --data "$TMP/data" --config "$cfg" --steps "$STEPS" --batch $B --seq 256 \
       --threads "$THREADS" --out "$TMP/$cfg.ckpt" --log "$TMP/$cfg.jsonl" --eval-batches 1 --quiet
   c_tps=$(grep '"tokens_per_s"' "$TMP/$cfg.jsonl" | tail -n +3 | sed 's/.*"tokens_per_s":\([0-9.e+]*\).*/\1/' | median)
-  /usr/bin/time -f "%M" -o "$TMP/rss_t" "$PY" "$ROOT/bench/train_torch.py" --config "$cfg" --batch $B --seq 256 --vocab "$V" \
+  OPENBLAS_CORETYPE=$TORCH_CORE /usr/bin/time -f "%M" -o "$TMP/rss_t" "$PY" "$ROOT/bench/train_torch.py" --config "$cfg" --batch $B --seq 256 --vocab "$V" \
       --steps "$STEPS" --threads "$THREADS" > "$TMP/torch.out"
   t_tps=$(sed 's/.*tokens_per_s \([0-9.]*\).*/\1/' "$TMP/torch.out")
   params=$(sed 's/params \([0-9]*\).*/\1/' "$TMP/torch.out")
