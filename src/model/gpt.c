@@ -103,6 +103,25 @@ static void *alloc_floats(size_t n) {
 }
 
 rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops, uint64_t seed) {
+    RL_TRY(gpt_init_empty(m, cfg, max_B, max_T, ops));
+    /* GPT-2 init: weights N(0, 0.02); the projections into the residual stream
+     * scaled by 1/sqrt(2L) so the stream's variance does not grow with depth. */
+    rl_rng rng;
+    rl_rng_seed(&rng, seed);
+    float resid_std = 0.02f / sqrtf(2.0f * cfg->L);
+    const float stds[GPT_NUM_TENSORS] = {0.02f, 0.02f, 0, 0, 0.02f, 0, resid_std, 0, 0, 0,
+                                         0.02f, 0, resid_std, 0, 0, 0, 0.02f, 0};
+    const int ones[GPT_NUM_TENSORS] = {0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    float *p = m->params;
+    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
+        for (size_t j = 0; j < m->tensor_size[i]; j++)
+            p[j] = ones[i] ? 1.0f : stds[i] > 0 ? stds[i] * rl_rng_normal(&rng) : 0.0f;
+        p += m->tensor_size[i];
+    }
+    return RL_OK;
+}
+
+rl_status gpt_init_empty(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops) {
     memset(m, 0, sizeof *m);
     if (cfg->L < 1 || cfg->NH < 1 || cfg->C < 1 || cfg->C % cfg->NH || cfg->V < 1 || cfg->maxT < 1)
         return rl_fail(RL_EINVAL, "bad GPT config L=%d NH=%d C=%d V=%d maxT=%d (C must be a multiple of NH)",
@@ -133,21 +152,6 @@ rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, co
     point_tensors(&m->g, m->grads, m->tensor_size);
     point_acts(&m->a, m->act_mem, as);
     point_gacts(&m->d, m->gact_mem, gs);
-
-    /* GPT-2 init: weights N(0, 0.02); the projections into the residual stream
-     * scaled by 1/sqrt(2L) so the stream's variance does not grow with depth. */
-    rl_rng rng;
-    rl_rng_seed(&rng, seed);
-    float resid_std = 0.02f / sqrtf(2.0f * cfg->L);
-    const float stds[GPT_NUM_TENSORS] = {0.02f, 0.02f, 0, 0, 0.02f, 0, resid_std, 0, 0, 0,
-                                         0.02f, 0, resid_std, 0, 0, 0, 0.02f, 0};
-    const int ones[GPT_NUM_TENSORS] = {0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0};
-    float *p = m->params;
-    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < m->tensor_size[i]; j++)
-            p[j] = ones[i] ? 1.0f : stds[i] > 0 ? stds[i] * rl_rng_normal(&rng) : 0.0f;
-        p += m->tensor_size[i];
-    }
     m->loss = -1.0f;
     return RL_OK;
 }

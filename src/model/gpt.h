@@ -152,6 +152,8 @@ typedef struct {
  * (N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), LN 1/0, biases 0).
  * `ops` NULL means ops_get("fast"). */
 rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops, uint64_t seed);
+/* Same plan and allocation, weights all zero (to be filled, e.g. by ckpt_load). */
+rl_status gpt_init_empty(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops);
 void gpt_free(gpt_model *m);
 
 /* Forward pass. inputs (B,T) token ids; targets (B,T) or NULL (ids; < 0 = ignore);
