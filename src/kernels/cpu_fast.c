@@ -29,6 +29,10 @@
 #include <cblas.h>
 #endif
 #include "ops.h"
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define RL_F16C 1
+#endif
 
 const ops_table *ops_ref_table(void);
 
@@ -381,6 +385,47 @@ static void logsoftmax_backward(float *dlogits, const float *logits, const float
     }
 }
 
+/* ---- half-precision weights for decoding ----------------------------------- */
+
+void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+#ifdef RL_F16C
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < n; i++) dst[i] = ops_f32_to_f16(src[i]);
+}
+
+/* One dot product of a float row with a half row. */
+static inline float dot_h(const float *x, const uint16_t *w, int C) {
+    int c = 0;
+    float s = 0;
+#ifdef RL_F16C
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; c + 16 <= C; c += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + c), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c))), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + c + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c + 8))), a1);
+    }
+    __m256 a = _mm256_add_ps(a0, a1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    s = _mm_cvtss_f32(h);
+#endif
+    for (; c < C; c++) s += x[c] * ops_f16_to_f32(w[c]);
+    return s;
+}
+
+/* Each row of w is read once for all N rows (it stays in L1 across n). */
+static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        const uint16_t *wr = w + (size_t)o * C;
+        float b = bias ? bias[o] : 0.0f;
+        for (int n = 0; n < N; n++) out[(size_t)n * OC + o] = dot_h(inp + (size_t)n * C, wr, C) + b;
+    }
+}
+
 static const ops_table fast_table = {
     "fast",
     encoder_forward, encoder_backward,
@@ -390,6 +435,7 @@ static const ops_table fast_table = {
     gelu_forward, gelu_backward,
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
+    matmul_forward_h,
 };
 
 /* ---- table lookup, threads, BLAS core -------------------------------------- */

@@ -133,6 +133,7 @@ typedef struct {
     float *kcache, *vcache;
     int cache_B;
     float *dec_mem;   /* decoding scratch, owned */
+    uint16_t *half;   /* (num_params) binary16 snapshot of params for decoding, owned; NULL = decode in fp32 */
     /* state of the last forward */
     int B, T;
     const int *inputs;   /* (B, T) caller's, must stay valid until backward */
@@ -189,6 +190,13 @@ int gpt_param_groups(const gpt_model *m, optim_group *out, int decay_embeddings)
 
 /* Plans the KV cache for up to `B` sequences of up to cfg.maxT tokens (allocates once). */
 rl_status gpt_cache_plan(gpt_model *m, int B);
+/* Half-precision decoding: on = 1 takes a binary16 snapshot of the current weights
+ * that gpt_cache_step then uses for every matmul (LM head included): half the
+ * memory traffic per token, logits within ~1e-3 of fp32. The snapshot does not
+ * follow later weight updates: call again after training steps. on = 0 frees it
+ * (back to exact fp32 decoding). RL_ENOMEM. */
+rl_status gpt_decode_half(gpt_model *m, int on);
+
 /* Feeds one token per sequence at position `pos` (the same for all rows; prompts
  * are fed one position at a time, rows of different prompt lengths simply start
  * sampling at different positions). tokens (B); writes logits (B,V) into `logits`
