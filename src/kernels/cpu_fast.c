@@ -37,6 +37,7 @@
 const ops_table *ops_ref_table(void);
 
 static int g_threads = 1;
+static int g_threads_set; /* ops_set_threads was called (explicitly or by the first ops_get) */
 
 #ifndef _OPENMP
 static int omp_get_thread_num(void) { return 0; }
@@ -454,13 +455,13 @@ void ops_set_threads(int n) {
     openblas_set_num_threads(1); /* see the top comment: one pool only */
 #endif
     g_threads = n;
+    g_threads_set = 1;
 }
 
 int ops_threads(void) { return g_threads; }
 
 const ops_table *ops_get(const char *name) {
-    static int init;
-    if (!init) { init = 1; ops_set_threads(0); }
+    if (!g_threads_set) ops_set_threads(0);
     if (!name) return NULL;
     if (!strcmp(name, "ref")) return ops_ref_table();
     if (!strcmp(name, "fast")) return &fast_table;
