@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "../src/base/flags.h"
 #include "../src/base/log.h"
+#include "../src/dist/dist.h"
 #include "../src/kernels/ops.h"
 #include "../src/train/pretrain.h"
 
@@ -41,6 +42,9 @@ int cmd_pretrain(int argc, char **argv) {
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"kernels", RL_FLAG_ENUM, &o.kernels, "fast", 0, 0, "fast|ref", "fast (BLAS + OpenMP) or ref (plain loops, for checking)"},
         {"quiet", RL_FLAG_BOOL, &o.quiet, "0", 0, 0, NULL, "no progress or summary on stderr"},
+        {"zero", RL_FLAG_BOOL, &o.zero, "0", 0, 0, NULL, "under mpirun: ZeRO-1, shard the AdamW moments across ranks (same results, less memory)"},
+        {"dist-check-every", RL_FLAG_I64, &o.dist_check_every, "0", 0, 1e12, NULL, "under mpirun: check every K steps that all ranks hold bitwise equal weights (0 = off)"},
+        {"dist-timeout", RL_FLAG_FLOAT, &o.dist_timeout, "600", 0, 1e7, NULL, "under mpirun: end the job when a collective waits this many seconds (a stuck rank; 0 = wait forever)"},
     };
     int rc = rl_flags_parse("pretrain", "Pretrain a GPT-2 on token shards (AdamW, warm-up + cosine, checkpoints, resume).",
                             flags, RL_NFLAGS(flags), argc, argv);
@@ -48,6 +52,12 @@ int cmd_pretrain(int argc, char **argv) {
     if (!o.resume[0]) o.resume = NULL;
     if (!o.log_path[0]) o.log_path = NULL;
     o.seed = (unsigned long long)seed;
-    ops_set_threads(threads);
-    return pretrain_run(&o);
+    /* under mpirun (same binary): MPI starts here and --batch is per rank */
+    rl_status ds = dist_init(&argc, &argv);
+    if (ds != RL_OK) { fprintf(stderr, "rlhf pretrain: %s\n", rl_error()); return 1; }
+    /* ranks on one machine share its cores: "all" means cores / local ranks */
+    ops_set_threads(threads == 0 && dist_world() > 1 ? dist_default_threads() : threads);
+    int rc2 = pretrain_run(&o);
+    dist_finalize();
+    return rc2;
 }

@@ -9,6 +9,7 @@
 #include "../base/log.h"
 #include "../base/rng.h"
 #include "../data/shard.h"
+#include "../dist/dp.h"
 #include "../model/checkpoint.h"
 #include "../model/gpt.h"
 #include "../optim/adamw.h"
@@ -37,31 +38,41 @@ static float evaluate(gpt_model *m, data_loader *val, int nb, int *tok, int *in,
         split_batch(tok, in, tg, B, T);
         s += gpt_forward(m, in, tg, NULL, B, T);
     }
-    return (float)(s / nb);
+    return (float)dist_mean(s / nb); /* every rank evaluated its own windows */
 }
 
-static void save(const pretrain_opts *o, gpt_model *m, const char *tid, optim_adamw *opt, data_loader *tl,
+/* Collective: under ZeRO the moments are gathered to rank 0 first; rank 0
+ * writes (atomically) while the others wait at the barrier. */
+static void save(const pretrain_opts *o, gpt_model *m, const char *tid, dist_dp *dp, data_loader *tl,
                  long long step, const rl_rng *rng) {
-    ckpt_train_state st;
-    memset(&st, 0, sizeof st);
-    st.step = step;
-    st.rng = *rng;
-    data_loader_state(tl, st.loader);
-    st.extra[0] = (uint64_t)o->batch;
-    st.extra[1] = (uint64_t)o->seq;
-    st.extra[2] = (uint64_t)o->accum;
-    st.extra[3] = o->seed;
-    CHECK_OK(ckpt_save(o->out, m, tid, opt, &st), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    const optim_adamw *opt = NULL;
+    CHECK_OK(dist_dp_adamw_for_save(dp, &opt), "gathering the optimizer state for the checkpoint");
+    if (dist_is_root()) {
+        ckpt_train_state st;
+        memset(&st, 0, sizeof st);
+        st.step = step;
+        st.rng = *rng;
+        data_loader_state(tl, st.loader);
+        st.extra[0] = (uint64_t)o->batch * (uint64_t)dist_world(); /* global batch */
+        st.extra[1] = (uint64_t)o->seq;
+        st.extra[2] = (uint64_t)o->accum;
+        st.extra[3] = o->seed;
+        CHECK_OK(ckpt_save(o->out, m, tid, opt, &st), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    }
+    CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
 }
 
 int pretrain_run(const pretrain_opts *o) {
     const ops_table *ops = ops_get(o->kernels);
     CHECK(ops, "unknown kernels '%s' (use fast or ref)", o->kernels);
     int B = o->batch, T = o->seq;
+    int rank = dist_rank(), world = dist_world(), root = rank == 0;
+    int quiet = o->quiet || !root; /* rank 0 alone talks */
+    dist_watchdog(o->dist_timeout);
     data_loader *tl = NULL, *vl = NULL;
-    CHECK_OK(data_loader_open(&tl, o->data_dir, "train", B, T, 0, 1, o->seed), "prepare data with 'rlhf data prepare'");
-    if (data_loader_open(&vl, o->data_dir, "val", B, T, 0, 1, 0) != RL_OK) {
-        rl_warn("no validation loss: %s\n  use more data or a larger --val-fraction in 'rlhf data prepare'", rl_error());
+    CHECK_OK(data_loader_open(&tl, o->data_dir, "train", B, T, rank, world, o->seed), "prepare data with 'rlhf data prepare'");
+    if (data_loader_open(&vl, o->data_dir, "val", B, T, rank, world, 0) != RL_OK) {
+        if (root) rl_warn("no validation loss: %s\n  use more data or a larger --val-fraction in 'rlhf data prepare'", rl_error());
         vl = NULL;
     }
     int V = data_loader_vocab_size(tl);
@@ -70,6 +81,8 @@ int pretrain_run(const pretrain_opts *o) {
 
     gpt_model m;
     optim_adamw opt;
+    dist_dp dp;
+    dist_dp_opts dpo = {o->zero, 0, o->dist_check_every};
     rl_rng rng;
     long long step = 0;
     if (o->resume) {
@@ -79,15 +92,20 @@ int pretrain_run(const pretrain_opts *o) {
         CHECK(info.has_optim && info.has_train, "%s has no optimizer/training state (a weights-only checkpoint); start a new run instead", o->resume);
         CHECK(info.cfg.V == V, "checkpoint vocabulary %d != data vocabulary %d: the data was made with another tokenizer", info.cfg.V, V);
         CHECK(!info.tok_id[0] || !tid[0] || !strcmp(info.tok_id, tid), "checkpoint tokenizer %.16s... != data tokenizer %.16s...", info.tok_id, tid);
-        CHECK(info.train.extra[0] == (uint64_t)B && info.train.extra[1] == (uint64_t)T && info.train.extra[2] == (uint64_t)o->accum &&
+        /* extra[0] is the global batch (ranks x --batch) */
+        uint64_t gb = info.train.extra[0];
+        CHECK(gb == (uint64_t)B * (uint64_t)world && info.train.extra[1] == (uint64_t)T && info.train.extra[2] == (uint64_t)o->accum &&
                   info.train.extra[3] == o->seed,
-              "resume needs the same --batch %llu --seq %llu --accum %llu --seed %llu as the run that wrote the checkpoint",
-              (unsigned long long)info.train.extra[0], (unsigned long long)info.train.extra[1],
-              (unsigned long long)info.train.extra[2], (unsigned long long)info.train.extra[3]);
+              "resume needs the same --batch %llu --seq %llu --accum %llu --seed %llu as the run that wrote the checkpoint%s",
+              (unsigned long long)(gb % (uint64_t)world ? gb : gb / (uint64_t)world), (unsigned long long)info.train.extra[1],
+              (unsigned long long)info.train.extra[2], (unsigned long long)info.train.extra[3],
+              world > 1 ? " (--batch is per rank: ranks x --batch must equal the checkpoint's global batch)" : "");
         CHECK_OK(data_loader_set_state(tl, info.train.loader), "the data changed since the checkpoint was written");
         step = info.train.step;
         rng = info.train.rng;
         CHECK(step <= o->steps, "checkpoint is at step %lld, beyond --steps %lld", step, o->steps);
+        CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up");
+        CHECK_OK(dist_dp_adamw_adopt(&dp, &opt), "optimizer state");
     } else {
         gpt_config cfg = {0, 0, 0, V, o->context > 0 ? o->context : T};
         CHECK_OK(gpt_config_named(&cfg, o->config), "use --config tiny, small or gpt2");
@@ -97,19 +115,23 @@ int pretrain_run(const pretrain_opts *o) {
         CHECK(T <= cfg.maxT, "--seq %d is longer than --context %d", T, cfg.maxT);
         CHECK_OK(gpt_init(&m, &cfg, B, T, ops, o->seed), "check --layers/--heads/--channels (channels must divide by heads)");
         optim_group g[GPT_NUM_TENSORS];
-        CHECK_OK(optim_adamw_init(&opt, m.num_params, g, gpt_param_groups(&m, g, o->decay_embeddings), (float)o->beta1,
-                                  (float)o->beta2, (float)o->eps, (float)o->weight_decay), "optimizer");
+        CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up");
+        CHECK_OK(dist_dp_adamw_init(&dp, g, gpt_param_groups(&m, g, o->decay_embeddings), (float)o->beta1,
+                                    (float)o->beta2, (float)o->eps, (float)o->weight_decay), "optimizer");
         rl_rng_seed(&rng, o->seed ^ 0x5eedULL);
     }
     long long warmup = o->warmup >= 0 ? o->warmup : (o->steps / 20 < 100 ? o->steps / 20 : 100);
     optim_schedule sch = {(float)o->lr, warmup, o->steps, (float)o->min_lr_frac};
     rl_metrics met;
-    CHECK_OK(rl_metrics_open(&met, o->log_path, o->resume != NULL), "cannot open the metrics log");
+    CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, o->resume != NULL), "cannot open the metrics log");
     const gpt_config *c = &m.cfg;
-    if (!o->quiet)
+    if (!quiet)
         rl_info("pretrain: L%d NH%d C%d V%d T%d, %.2fM params, %d x %d x %d tokens/step, kernels %s, %d threads, BLAS core %s%s",
-                c->L, c->NH, c->C, c->V, c->maxT, m.num_params / 1e6, o->accum, B, T, ops->name, ops_threads(), ops_blas_core(),
+                c->L, c->NH, c->C, c->V, c->maxT, m.num_params / 1e6, o->accum, B * world, T, ops->name, ops_threads(), ops_blas_core(),
                 o->resume ? ", resumed" : "");
+    if (!quiet && world > 1)
+        rl_info("data parallel: %d ranks x --batch %d, %d threads per rank%s%s", world, B, ops_threads(),
+                dp.zero ? ", ZeRO-1 (AdamW moments sharded)" : "", o->dist_check_every > 0 ? ", parameter checks on" : "");
 
     int *tok = rl_xmalloc(sizeof(int) * (size_t)B * (T + 1));
     int *in = rl_xmalloc(sizeof(int) * (size_t)B * T), *tg = rl_xmalloc(sizeof(int) * (size_t)B * T);
@@ -120,11 +142,12 @@ int pretrain_run(const pretrain_opts *o) {
     sigaction(SIGINT, &sa, NULL);
 
     rl_progress bar;
-    rl_progress_start(&bar, "pretrain", o->steps - step);
+    if (!quiet) rl_progress_start(&bar, "pretrain", o->steps - step);
     long long start = step;
     double t_start = rl_now();
     float last_loss = NAN, last_val = NAN;
-    while (step < o->steps && !g_stop && !(o->stop_after > 0 && step - start >= o->stop_after)) {
+    int stop = 0; /* g_stop agreed across ranks: every rank stops after the same step */
+    while (step < o->steps && !stop && !(o->stop_after > 0 && step - start >= o->stop_after)) {
         double t0 = rl_now();
         gpt_zero_grad(&m);
         double loss = 0;
@@ -135,12 +158,17 @@ int pretrain_run(const pretrain_opts *o) {
             gpt_backward(&m);
         }
         loss /= o->accum;
-        float norm = optim_clip_grad_norm(m.grads, m.num_params, 1.0f / o->accum, (float)o->grad_clip);
+        float norm = 0;
         float lr = optim_lr(&sch, step);
-        optim_adamw_step(&opt, m.params, m.grads, lr);
+        /* mean gradient over ranks, global-norm clip, the same AdamW step everywhere */
+        CHECK_OK(dist_dp_step(&dp, 1.0f / o->accum, (float)o->grad_clip, lr, &norm), "data-parallel step %lld", step + 1);
+        double red[2] = {loss, (double)g_stop};
+        CHECK_OK(dist_allreduce_sum_f64(red, 2), "averaging the loss");
+        loss = red[0] / world;
+        stop = red[1] > 0;
         step++;
         double dt = rl_now() - t0;
-        double tps = (double)o->accum * B * T / dt;
+        double tps = (double)o->accum * B * world * T / dt;
         last_loss = (float)loss;
         CHECK(isfinite(loss), "loss became %g at step %lld; lower --lr or raise --grad-clip's strictness", loss, step);
         rl_metrics_begin(&met);
@@ -150,6 +178,7 @@ int pretrain_run(const pretrain_opts *o) {
         rl_metrics_f(&met, "grad_norm", norm);
         rl_metrics_f(&met, "tokens_per_s", tps);
         rl_metrics_f(&met, "time", rl_now() - t_start);
+        if (world > 1) rl_metrics_f(&met, "comm_s", dp.comm_s);
         rl_metrics_end(&met);
         int last = step == o->steps;
         if (vl && ((o->eval_every > 0 && step % o->eval_every == 0) || last)) {
@@ -158,23 +187,25 @@ int pretrain_run(const pretrain_opts *o) {
             rl_metrics_i(&met, "step", step);
             rl_metrics_f(&met, "val_loss", last_val);
             rl_metrics_end(&met);
-            if (!o->quiet && !bar.is_tty) rl_info("step %lld: val loss %.4f", step, last_val);
+            if (!quiet && !bar.is_tty) rl_info("step %lld: val loss %.4f", step, last_val);
         }
-        if (!o->quiet)
+        if (!quiet)
             rl_progress_update(&bar, step - start, "loss %.4f val %.4f | %.0f tok/s | lr %.2e", loss, last_val, tps, lr);
-        if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !last) save(o, &m, tid, &opt, tl, step, &rng);
+        if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !last) save(o, &m, tid, &dp, tl, step, &rng);
     }
-    if (!o->quiet) rl_progress_end(&bar);
-    save(o, &m, tid, &opt, tl, step, &rng);
-    if (!o->quiet)
+    if (!quiet) rl_progress_end(&bar);
+    save(o, &m, tid, &dp, tl, step, &rng);
+    if (!quiet && world > 1)
+        rl_info("data parallel: %.2f s of %.2f s in gradient/parameter collectives", dp.comm_s, rl_now() - t_start);
+    if (!quiet)
         rl_info("%s at step %lld: train loss %.4f, val loss %.4f, %.1f s%s", o->out, step, last_loss, last_val,
-                rl_now() - t_start, g_stop ? " (interrupted)" : "");
+                rl_now() - t_start, stop ? " (interrupted)" : "");
     signal(SIGINT, SIG_DFL);
     free(tok); free(in); free(tg);
     rl_metrics_close(&met);
-    optim_adamw_free(&opt);
+    dist_dp_free(&dp); /* the optimizer too */
     gpt_free(&m);
     data_loader_close(tl);
     data_loader_close(vl);
-    return g_stop ? 130 : 0;
+    return stop ? 130 : 0;
 }

@@ -7,6 +7,14 @@
  * Checkpoints (src/model/checkpoint.h) carry the AdamW moments, the step, the
  * RNG and the data-loader position, so `--resume` continues bit-identically
  * (same flags required; checked).
+ *
+ * Data parallel under mpirun (src/dist/dp.h): every rank reads its own
+ * disjoint windows (loader rank/world), gradients are averaged across ranks
+ * and every rank takes the same optimizer step; rank 0 alone logs, prints and
+ * writes checkpoints (the others wait at a barrier). --batch is per rank: W
+ * ranks x --batch B follow the trajectory of one process x --batch W*B (to
+ * fp32 summation order), and a checkpoint records the global batch W*B, so it
+ * resumes under any W' with --batch W*B/W'.
  */
 #ifndef RL_PRETRAIN_H
 #define RL_PRETRAIN_H
@@ -31,6 +39,9 @@ typedef struct {
     unsigned long long seed;
     const char *kernels;      /* "fast" | "ref" */
     int quiet;
+    int zero;                 /* ZeRO-1 under MPI: AdamW moments sharded across ranks */
+    long long dist_check_every; /* > 0: compare parameter checksums across ranks every K steps */
+    double dist_timeout;      /* > 0: a collective stuck this many seconds ends the job */
 } pretrain_opts;
 
 /* Runs the loop. Returns 0 when done, 130 after Ctrl-C (SIGINT; a final
