@@ -1,5 +1,6 @@
 #include "dist.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,9 +134,17 @@ int dist_local_world(void) {
     return n > 0 ? n : 1;
 }
 
+int dist_bound_cores(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return CPU_COUNT(&set);
+}
+
 int dist_default_threads(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int per = (int)(cores / dist_local_world());
+    int per = (int)(cores / dist_local_world()), bound = dist_bound_cores();
+    if (bound > 0 && bound < per) per = bound; /* more threads than bound cores only thrash */
     return per > 0 ? per : 1;
 }
 

@@ -39,7 +39,11 @@ static inline int dist_is_root(void) { return dist_rank() == 0; }
 /* Ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE; 1 without MPI): used to
  * split the cores between ranks (dist_default_threads). */
 int dist_local_world(void);
-/* Threads per rank when the user asked for "all": cores / local ranks, at least 1. */
+/* Cores this process may run on (its affinity mask; mpirun binds each rank to
+ * one core by default when it starts 1 or 2 ranks). */
+int dist_bound_cores(void);
+/* Threads per rank when the user asked for "all": cores / local ranks, capped
+ * by dist_bound_cores(), at least 1. */
 int dist_default_threads(void);
 /* 1 if this build links MPI (whether or not this process uses it). */
 int dist_built_with_mpi(void);

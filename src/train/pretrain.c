@@ -132,6 +132,9 @@ int pretrain_run(const pretrain_opts *o) {
     if (!quiet && world > 1)
         rl_info("data parallel: %d ranks x --batch %d, %d threads per rank%s%s", world, B, ops_threads(),
                 dp.zero ? ", ZeRO-1 (AdamW moments sharded)" : "", o->dist_check_every > 0 ? ", parameter checks on" : "");
+    if (!quiet && world > 1 && ops_threads() > dist_bound_cores())
+        rl_warn("rank 0 runs %d threads but mpirun bound it to %d core(s)\n  start mpirun with --bind-to none, or --map-by ppr:1:node:PE=<cores> for one rank per node",
+                ops_threads(), dist_bound_cores());
 
     int *tok = rl_xmalloc(sizeof(int) * (size_t)B * (T + 1));
     int *in = rl_xmalloc(sizeof(int) * (size_t)B * T), *tg = rl_xmalloc(sizeof(int) * (size_t)B * T);
