@@ -18,7 +18,7 @@ static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills at once */
+    signal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
 }
 
 /* (B, T+1) windows -> inputs (B,T) and targets (B,T) shifted by one. */
@@ -143,6 +143,9 @@ int pretrain_run(const pretrain_opts *o) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
+    /* SIGUSR1 too: mpirun kills the ranks on Ctrl-C but forwards SIGUSR1 to
+     * them, so `kill -USR1 <mpirun pid>` stops a data-parallel run cleanly */
+    sigaction(SIGUSR1, &sa, NULL);
 
     rl_progress bar;
     if (!quiet) rl_progress_start(&bar, "pretrain", o->steps - step);
@@ -204,6 +207,7 @@ int pretrain_run(const pretrain_opts *o) {
         rl_info("%s at step %lld: train loss %.4f, val loss %.4f, %.1f s%s", o->out, step, last_loss, last_val,
                 rl_now() - t_start, stop ? " (interrupted)" : "");
     signal(SIGINT, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     free(tok); free(in); free(tg);
     rl_metrics_close(&met);
     dist_dp_free(&dp); /* the optimizer too */

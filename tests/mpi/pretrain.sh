@@ -6,7 +6,8 @@
 #  - rank 0 alone logs; parameters stay bitwise equal (checked every step);
 #  - checkpoints written under MPI resume in one process and vice versa;
 #  - kill -9 of one rank ends the job fast, naming the rank, checkpoint intact;
-#  - a stopped (hung) rank ends the job through --dist-timeout.
+#  - a stopped (hung) rank ends the job through --dist-timeout;
+#  - SIGUSR1 to mpirun (forwarded to the ranks) stops cleanly with a checkpoint.
 #
 # TOL: the two runs compute the same mean gradient with a different fp32
 # summation order (per-rank matmuls over B rows then a sum over ranks, vs one
@@ -84,6 +85,20 @@ expect_true "resume under mpirun: final checkpoint equals the straight run" cmp 
 # a global batch that does not match is refused, with a hint
 expect_exit 1 $MPI "$RLHF" pretrain $S --batch 4 --out "$TMP/x.ckpt" --resume "$TMP/m10.ckpt" --quiet
 expect_out "global batch"
+
+# ---- clean stop: mpirun forwards SIGUSR1 to the ranks; all stop after the same step
+rm -f "$TMP/u.ckpt"
+mpirun -np 2 "$RLHF" pretrain $M --batch 2 --steps 1000000 --out "$TMP/u.ckpt" --log "$TMP/u.jsonl" --quiet >"$TMP/out" 2>&1 &
+mp=$!
+i=0; while [ "$(grep -c '"loss"' "$TMP/u.jsonl" 2>/dev/null || echo 0)" -lt 3 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -USR1 $mp
+wait $mp
+rc=$?
+expect_true "SIGUSR1 to mpirun: exit 130 (got $rc)" test "$rc" -eq 130
+n=$(grep -c '"loss"' "$TMP/u.jsonl")
+expect_exit 0 "$RLHF" pretrain $M --batch 4 --steps $((n + 5)) --stop-after 1 --out "$TMP/u2.ckpt" --resume "$TMP/u.ckpt" --log "$TMP/u.jsonl" --quiet
+last=$(grep '"loss"' "$TMP/u.jsonl" | tail -1 | sed 's/.*"step":\([0-9]*\).*/\1/')
+expect_true "the SIGUSR1 checkpoint is at the last logged step $n (resumed at $last)" test "$last" -eq $((n + 1))
 
 # ---- failures: a dead rank, a hung rank -----------------------------------------
 # rank_pid MPIRUN_PID RANK: pid of that rank among mpirun's children
