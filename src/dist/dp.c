@@ -34,6 +34,9 @@ rl_status dist_dp_init(dist_dp *dp, float *params, float *grads, size_t n, const
     }
     dp->lo = dp->zero ? dp->displs[dp->rank] : 0;
     dp->hi = dp->zero ? dp->displs[dp->rank] + dp->counts[dp->rank] : n;
+    /* the blocks this rank sums for the norm (an empty shard has none) */
+    dp->blk_lo = dp->zero ? dp->nblocks * (size_t)dp->rank / (size_t)dp->world : 0;
+    dp->blk_hi = dp->zero ? dp->nblocks * (size_t)(dp->rank + 1) / (size_t)dp->world : dp->nblocks;
     /* every rank starts from rank 0's weights, whatever it initialised */
     rl_status s = dist_bcast(params, n * sizeof(float), 0);
     if (s != RL_OK) dist_dp_free(dp);
@@ -132,7 +135,7 @@ rl_status dist_dp_clip_grad_norm(dist_dp *dp, float scale, float max_norm, float
      * every rank, with or without ZeRO (where a rank sums only its blocks and
      * the others' arrive through an all-reduce of exact zeros + one value). */
     float *g = dp->grads;
-    size_t n = dp->n, b0 = dp->lo / DIST_DP_BLOCK, b1 = (dp->hi + DIST_DP_BLOCK - 1) / DIST_DP_BLOCK;
+    size_t n = dp->n, b0 = dp->blk_lo, b1 = dp->blk_hi;
     double *ss = dp->block_ss;
     memset(ss, 0, dp->nblocks * sizeof(double));
     long long nb0 = (long long)b0, nb1 = (long long)b1;
@@ -175,6 +178,11 @@ rl_status dist_dp_adamw_step(dist_dp *dp, float lr) {
     RL_TRY(dist_allgatherv_f32(dp->params, dp->counts, dp->displs));
     dp->comm_s += rl_now() - t0;
     return RL_OK;
+}
+
+void dist_dp_adamw_release(dist_dp *dp) {
+    if (dp->has_full) optim_adamw_free(&dp->full);
+    dp->has_full = 0;
 }
 
 rl_status dist_dp_step(dist_dp *dp, float scale, float max_norm, float lr, float *norm) {
@@ -220,8 +228,8 @@ rl_status dist_dp_adamw_for_save(dist_dp *dp, const optim_adamw **out) {
         if (dp->rank == 0) *out = &dp->opt;
         return RL_OK;
     }
-    /* rank 0 gathers the shards' moments into a whole optimizer (allocated
-     * once, at the first checkpoint, on rank 0 only) */
+    /* rank 0 gathers the shards' moments into a whole optimizer (on rank 0
+     * only, until dist_dp_adamw_release) */
     if (dp->rank == 0 && !dp->has_full) {
         RL_TRY(optim_adamw_init(&dp->full, dp->n, NULL, 1, dp->opt.beta1, dp->opt.beta2, dp->opt.eps, dp->opt.weight_decay));
         dp->has_full = 1;

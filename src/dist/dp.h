@@ -34,7 +34,9 @@
  *
  * ZeRO-1: rank r keeps AdamW moments only for its contiguous shard [lo, hi)
  * of the flat parameters (whole DIST_DP_BLOCK blocks), so optimizer memory per
- * rank is 2n/W floats instead of 2n. Gradients are reduce-scattered (each rank
+ * rank is 2n/W floats instead of 2n (rank 0 holds 2n more while writing a
+ * checkpoint; every rank holds the whole optimizer briefly when resuming,
+ * see dist_dp_adamw_adopt). Gradients are reduce-scattered (each rank
  * gets the mean of its shard only), each rank updates its shard, then the
  * parameters are all-gathered. Communication per step equals the all-reduce's
  * (reduce-scatter + all-gather is what a ring all-reduce does anyway).
@@ -73,6 +75,7 @@ typedef struct {
     size_t lo, hi;           /* this rank's shard: [lo, hi) with ZeRO, [0, n) otherwise */
     size_t *counts, *displs; /* (world) shard layout, owned */
     size_t nblocks;
+    size_t blk_lo, blk_hi;   /* norm blocks this rank sums: its shard's (ZeRO) or all */
     double *block_ss;        /* (nblocks) per-block sums of squares, owned */
     uint64_t *sums;          /* (world) parameter checksums, owned */
     optim_adamw opt;         /* moments of [lo, hi) (ZeRO) or [0, n) */
@@ -120,8 +123,12 @@ uint64_t dist_checksum_f32(const float *x, size_t n);
 
 /* Whole optimizer state for a checkpoint. Collective. On rank 0 *out is the
  * optimizer (dp's own without ZeRO; under ZeRO the shards gathered into a
- * buffer dp owns until the next call or dist_dp_free); NULL elsewhere. */
+ * whole copy, 2n floats on rank 0, that dp owns until dist_dp_adamw_release
+ * or dist_dp_free); NULL elsewhere. */
 rl_status dist_dp_adamw_for_save(dist_dp *dp, const optim_adamw **out);
+/* Frees the gathered copy (call after writing the checkpoint, so rank 0 keeps
+ * ZeRO's memory saving between checkpoints). Not collective. */
+void dist_dp_adamw_release(dist_dp *dp);
 /* Frees what dp owns (the optimizer included). Not collective. */
 void dist_dp_free(dist_dp *dp);
 

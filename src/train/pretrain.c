@@ -59,6 +59,7 @@ static void save(const pretrain_opts *o, gpt_model *m, const char *tid, dist_dp 
         st.extra[3] = o->seed;
         CHECK_OK(ckpt_save(o->out, m, tid, opt, &st), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
     }
+    dist_dp_adamw_release(dp);
     CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
 }
 

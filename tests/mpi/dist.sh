@@ -4,11 +4,11 @@
 . "$(dirname "$0")/../cli/lib.sh"
 TOOL="$RLHF_BUILD/tools/dist_check"
 DIST_CHECK_WORLD=1 expect_exit 0 "$TOOL"
-expect_out "^18 passed, 0 failed"
+expect_out "^25 passed, 0 failed"
 if command -v mpirun >/dev/null 2>&1; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
   DIST_CHECK_WORLD=2 expect_exit 0 timeout 120 mpirun -np 2 -x DIST_CHECK_WORLD "$TOOL"
-  expect_out "^36 passed, 0 failed"
+  expect_out "^50 passed, 0 failed"
 else
   bad "mpirun not found; run 'make deps'"
 fi
