@@ -3,13 +3,15 @@
 #include "cli.h"
 #include "../src/base/flags.h"
 #include "../src/base/log.h"
+#include "../src/base/seal.h"
 #include "../src/kernels/ops.h"
 #include "../src/train/pretrain.h"
 
 int cmd_pretrain(int argc, char **argv) {
     static pretrain_opts o;
     static long long seed;
-    static int threads;
+    static int threads, enc;
+    static const char *sk, *vk, *kf, *pe;
     static rl_flag flags[] = {
         {"data", RL_FLAG_STRING, &o.data_dir, NULL, 0, 0, NULL, "token-data directory from 'rlhf data prepare'"},
         {"out", RL_FLAG_STRING, &o.out, NULL, 0, 0, NULL, "checkpoint to write (atomically; also every --ckpt-every steps and on Ctrl-C)"},
@@ -41,10 +43,13 @@ int cmd_pretrain(int argc, char **argv) {
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"kernels", RL_FLAG_ENUM, &o.kernels, "fast", 0, 0, "fast|ref", "fast (BLAS + OpenMP) or ref (plain loops, for checking)"},
         {"quiet", RL_FLAG_BOOL, &o.quiet, "0", 0, 0, NULL, "no progress or summary on stderr"},
+        CLI_CKPT_WRITE_FLAGS(sk, enc),
+        CLI_CKPT_LOAD_FLAGS(vk, kf, pe),
     };
     int rc = rl_flags_parse("pretrain", "Pretrain a GPT-2 on token shards (AdamW, warm-up + cosine, checkpoints, resume).",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("pretrain", sk, vk, kf, pe, enc)) return 1;
     if (!o.resume[0]) o.resume = NULL;
     if (!o.log_path[0]) o.log_path = NULL;
     o.seed = (unsigned long long)seed;

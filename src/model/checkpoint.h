@@ -18,6 +18,7 @@
 #include "gpt.h"
 #include "../optim/adamw.h"
 #include "../base/rng.h"
+#include "../base/binfile.h"
 
 #define CKPT_MAGIC "RLHFGPT\0"
 #define CKPT_VERSION 2u
@@ -89,6 +90,14 @@ rl_status ckpt_save(const char *path, const gpt_model *m, const char *tok_id, co
 rl_status ckpt_save_meta(const char *path, const gpt_model *m, const char *tok_id, const optim_adamw *opt,
                          const ckpt_train_state *train, const ckpt_meta *meta);
 
+/* Every load below goes through ckpt_secure_map (ckpt_secure.h): an
+ * encrypted checkpoint is decrypted in memory when a key is configured, and
+ * a signature is required when a verify key is; every save goes through
+ * ckpt_secure_save (signed when a sign key is set; provenance added). */
+
+/* Parses an already mapped (and checked) checkpoint image: the untrusted
+ * part of every load. `path` names it in messages. */
+rl_status ckpt_peek_mapped(const rl_mapped_file *f, const char *path, ckpt_info *info);
 /* Reads the header and metadata (maps and validates the whole file). */
 rl_status ckpt_peek(const char *path, ckpt_info *info);
 /* Loads a checkpoint: gpt_init(m, cfg from the file, max_B, max_T (<= maxT; 0 = the
