@@ -80,6 +80,7 @@ static rl_status read_tensor(const st_file *f, const char *name, int ndim, int64
                        f->path, name, got, (long long)d0, ndim == 2 ? "," : "", ndim == 2 ? (long long)d1 : 0LL);
     }
     uint64_t n = (uint64_t)d0 * (uint64_t)(ndim == 2 ? d1 : 1);
+    if (!dst) return RL_OK;   /* shape check only */
     if (!conv1d) return st_read_f32(f, t, dst, n);
     RL_TRY(st_read_f32(f, t, tmp, n));
     transpose(dst, tmp, (size_t)d1, (size_t)d0);   /* (in=d0, out=d1) -> (out, in) */
@@ -151,8 +152,19 @@ static rl_status import_st(gpt_model *m, st_file *f, int heads, int max_B, int m
         else return rl_fail(RL_EINVAL, "%s: channels %d is not a multiple of 64, so the head count cannot be guessed; pass --heads", f->path, c.C);
     }
     RL_TRY(check_cfg(&c, f->path));
-    RL_TRY(gpt_init_empty(m, &c, max_B, max_T > 0 ? max_T : c.maxT, ops));
     int64_t C = c.C;
+    /* every tensor present with its shape before allocating anything: the
+     * sizes a hostile header claims are backed by data in the file */
+    RL_TRY(read_tensor(f, name, 2, c.maxT, C, 0, NULL, NULL));
+    for (int l = 0; l < c.L; l++)
+        for (int k = 0; k < HF_NLAYER; k++) {
+            int64_t rows, cols;
+            layer_shape(&c, HF_LAYER[k].tensor, &rows, &cols);
+            char ln[256];
+            snprintf(ln, sizeof ln, "%sh.%d.%s", prefix, l, HF_LAYER[k].suffix);
+            RL_TRY(rows == 1 ? read_tensor(f, ln, 1, cols, 0, 0, NULL, NULL) : read_tensor(f, ln, 2, cols, rows, 1, NULL, NULL));
+        }
+    RL_TRY(gpt_init_empty(m, &c, max_B, max_T > 0 ? max_T : c.maxT, ops));
     float *tmp = malloc(sizeof(float) * (size_t)(4 * C * C));
     if (!tmp) { gpt_free(m); return rl_fail(RL_ENOMEM, "out of memory"); }
     rl_status s = read_tensor(f, name, 2, c.maxT, C, 0, m->w.wpe, tmp);
