@@ -119,14 +119,26 @@ int cmd_checkpoint_import(int argc, char **argv) {
     gpt_model m;
     rl_status s = !strcmp(format, "llmc") ? gptio_import_llmc(&m, in, 1, 1, NULL) : gptio_import_safetensors(&m, in, heads, 1, 1, NULL);
     if (s != RL_OK) return fail("checkpoint import");
-    if (*tokp && m.cfg.V != tv) {
-        fprintf(stderr, "rlhf checkpoint import: %s has a vocabulary of %d but the tokenizer %s has %d ids; pass the tokenizer "
+    ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    ckpt_meta_set(&meta, "kind", "lm");
+    ckpt_meta_set(&meta, "import.format", format);
+    if (*tokp && m.cfg.V > tv) {
+        fprintf(stderr, "rlhf checkpoint import: %s has a vocabulary of %d but the tokenizer %s has only %d ids; pass the tokenizer "
                 "the weights were trained with\n", in, m.cfg.V, tokp, tv);
         gpt_free(&m);
         return 1;
     }
+    if (*tokp && m.cfg.V < tv) {
+        /* e.g. GPT-2's 50,257 ids + the chat specials 'tokenizer import-gpt2' appends */
+        int oldV = m.cfg.V;
+        if (gptio_resize_vocab(&m, tv, 1, 1) != RL_OK) { gpt_free(&m); return fail("checkpoint import"); }
+        ckpt_meta_set_f(&meta, "import.vocab", oldV);
+        rl_info("the tokenizer has %d ids beyond the weights' %d (special tokens): their embeddings start at the mean embedding",
+                tv - oldV, oldV);
+    }
     if (!*tokp) rl_warn("no --tokenizer: the checkpoint records no tokenizer identity (rlhf sample will trust whatever tokenizer you give)");
-    s = ckpt_save_meta(out, &m, tid, NULL, NULL, NULL);
+    s = ckpt_save_meta(out, &m, tid, NULL, NULL, &meta);
     if (s == RL_OK) rl_info("imported %s (L=%d NH=%d C=%d V=%d maxT=%d, %.1f M parameters) -> %s", in, m.cfg.L, m.cfg.NH,
                             m.cfg.C, m.cfg.V, m.cfg.maxT, m.num_params / 1e6, out);
     gpt_free(&m);
@@ -135,10 +147,12 @@ int cmd_checkpoint_import(int argc, char **argv) {
 
 int cmd_checkpoint_export(int argc, char **argv) {
     static const char *format, *model, *out, *vk, *kf, *pe;
+    static int vocab;
     static rl_flag flags[] = {
         {"format", RL_FLAG_ENUM, &format, NULL, 0, 0, "safetensors|llmc", "safetensors (Hugging Face GPT-2 names) or llmc (llm.c version 3)"},
         {"model", RL_FLAG_STRING, &model, NULL, 0, 0, NULL, "checkpoint to export"},
         {"out", RL_FLAG_STRING, &out, NULL, 0, 0, NULL, "file to write (atomically)"},
+        {"vocab", RL_FLAG_INT, &vocab, "0", 0, 1 << 24, NULL, "keep only the first N token rows (e.g. 50257 to drop the chat specials added to GPT-2); 0 = all"},
         CLI_CKPT_LOAD_FLAGS(vk, kf, pe),
     };
     PARSE("checkpoint export", "Export a checkpoint's weights for other tools: Hugging Face safetensors (GPT-2 layout) "
@@ -147,7 +161,11 @@ int cmd_checkpoint_export(int argc, char **argv) {
     gpt_model m;
     ckpt_info info;
     if (ckpt_load(model, &m, 1, 1, NULL, NULL, 0, 0, 0, 0, 0, &info) != RL_OK) return fail("checkpoint export");
-    rl_status s = !strcmp(format, "llmc") ? gptio_export_llmc(&m, out) : gptio_export_safetensors(&m, out, info.tok_id);
+    rl_status s = RL_OK;
+    if (vocab > m.cfg.V) s = rl_fail(RL_EINVAL, "--vocab %d is larger than the model's vocabulary %d", vocab, m.cfg.V);
+    else if (vocab > 0 && vocab < m.cfg.V) s = gptio_resize_vocab(&m, vocab, 1, 1);
+    /* a cut vocabulary no longer matches the tokenizer the checkpoint names */
+    if (s == RL_OK) s = !strcmp(format, "llmc") ? gptio_export_llmc(&m, out) : gptio_export_safetensors(&m, out, vocab > 0 && vocab < info.cfg.V ? NULL : info.tok_id);
     if (s == RL_OK) rl_info("exported %s -> %s (%s)", model, out, format);
     if (s == RL_OK && strcmp(ckpt_meta_kind(&info.meta), "lm") && !strcmp(format, "llmc"))
         rl_warn("%s is a %s model; llm.c files have no scalar head, so it was not exported", model, ckpt_meta_kind(&info.meta));

@@ -341,3 +341,25 @@ rl_status gptio_export_llmc(const gpt_model *m, const char *path) {
     rl_atomic_abort(&af);
     return s;
 }
+
+rl_status gptio_resize_vocab(gpt_model *m, int newV, int max_B, int max_T) {
+    gpt_config c = m->cfg;
+    if (newV < 1 || newV > (1 << 24)) return rl_fail(RL_EINVAL, "vocabulary size %d out of range", newV);
+    c.V = newV;
+    gpt_model n;
+    RL_TRY(gpt_init_empty(&n, &c, max_B, max_T > 0 ? max_T : c.maxT, m->ops));
+    size_t C = (size_t)c.C, keep = (size_t)(newV < m->cfg.V ? newV : m->cfg.V);
+    memcpy(n.w.wte, m->w.wte, sizeof(float) * keep * C);
+    for (size_t j = 0; j < C && (size_t)newV > keep; j++) {
+        double mean = 0;   /* in double: 50k rows */
+        for (size_t i = 0; i < (size_t)m->cfg.V; i++) mean += m->w.wte[i * C + j];
+        mean /= m->cfg.V;
+        for (size_t i = keep; i < (size_t)newV; i++) n.w.wte[i * C + j] = (float)mean;
+    }
+    /* everything after wte has the same size and order in both */
+    size_t rest = m->num_params - m->tensor_size[0];
+    memcpy(n.w.wpe, m->w.wpe, sizeof(float) * rest);
+    gpt_free(m);
+    *m = n;
+    return RL_OK;
+}

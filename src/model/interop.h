@@ -38,4 +38,12 @@ rl_status gptio_import_llmc(gpt_model *m, const char *path, int max_B, int max_T
 rl_status gptio_export_safetensors(const gpt_model *m, const char *path, const char *tok_id);
 rl_status gptio_export_llmc(const gpt_model *m, const char *path);
 
+/* Changes the vocabulary size to newV: the first min(V, newV) rows of wte
+ * are kept; new rows (a tokenizer with more ids, e.g. GPT-2's vocabulary
+ * plus rlhf.c's chat specials) start at the mean of the existing rows, so
+ * the new tokens start "average" instead of random. Every other tensor is
+ * kept. The model is re-planned for (max_B, max_T) (max_T 0 = maxT).
+ * RL_ENOMEM / RL_EINVAL; on error m is unchanged. */
+rl_status gptio_resize_vocab(gpt_model *m, int newV, int max_B, int max_T);
+
 #endif

