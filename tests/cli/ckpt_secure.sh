@@ -135,4 +135,19 @@ expect_true "no key material in checkpoints" sh -c "! grep -q -e '$skhex' -e '$e
 # sample never writes, inspect prints the tokenizer identity it was trained with
 tid=$("$RLHF" tokenizer info --tokenizer "$TMP/tok.bin" 2>/dev/null | sed -n 's/.*identity[^0-9a-f]*\([0-9a-f]\{64\}\).*/\1/p' | head -1)
 expect_true "tokenizer identity recorded ($tid)" grep -q "tokenizer: *$tid" "$TMP/out"
+
+# trainers that have no security flags of their own obey the environment (every ckpt_save/ckpt_load does)
+printf '{"prompt": "say a word", "response": "ROMEO"}\n{"prompt": "say more", "response": "the king"}\n' > "$TMP/demo.jsonl"
+TS="--tokenizer $TMP/tok.bin --data $TMP/demo.jsonl --steps 2 --batch 2 --seq 24 --threads 1 --quiet"
+RLHF_SIGN_KEY="$TMP/k/sign.key" expect_exit 0 "$RLHF" sft $TS --layers 1 --heads 2 --channels 32 --out "$TMP/sft1.ckpt"
+expect_exit 0 "$RLHF" checkpoint inspect --model "$TMP/sft1.ckpt" --verify-key "$TMP/k/sign.pub"
+expect_out "signature: +VALID"
+expect_out "command: +rlhf sft"
+RLHF_VERIFY_KEY="$TMP/k/sign.pub" expect_exit 0 "$RLHF" sft $TS --model "$TMP/sft1.ckpt" --out "$TMP/sft2.ckpt"
+expect_exit 0 "$RLHF" checkpoint inspect --model "$TMP/sft2.ckpt"
+expect_out "signature: +none"
+expect_out "parent: +[0-9a-f]{64} .*sft1.ckpt"
+RLHF_VERIFY_KEY="$TMP/k/sign.pub" expect_exit 1 "$RLHF" sft $TS --model "$TMP/sft2.ckpt" --out "$TMP/sft3.ckpt"
+expect_out "sft2.ckpt: file is not signed"
+expect_true "refused run wrote nothing" test ! -e "$TMP/sft3.ckpt"
 finish
