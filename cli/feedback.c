@@ -8,18 +8,18 @@
 #include "../src/base/log.h"
 #include "../src/data/feedback.h"
 
-static void print_counts(const char *title, const int64_t added[FB_NKINDS]) {
+static void print_counts(FILE *out, const char *title, const int64_t added[FB_NKINDS]) {
     int64_t total = 0;
-    printf("%s\n", title);
+    fprintf(out, "%s\n", title);
     for (int k = 0; k < FB_NKINDS; k++) {
-        printf("  %-10s %lld\n", fb_kind_name((fb_kind)k), (long long)added[k]);
+        fprintf(out, "  %-10s %lld\n", fb_kind_name((fb_kind)k), (long long)added[k]);
         total += added[k];
     }
-    printf("  %-10s %lld\n", "total", (long long)total);
+    fprintf(out, "  %-10s %lld\n", "total", (long long)total);
 }
 
 /* Imports one file, printing its counts and notes; 0 ok, 1 failure. */
-static int import_one(fb_set *set, const char *path, fb_format fmt, int skip_bad, int64_t total[FB_NKINDS], int64_t *bad) {
+static int import_one(FILE *out, fb_set *set, const char *path, fb_format fmt, int skip_bad, int64_t total[FB_NKINDS], int64_t *bad) {
     fb_import_opts o = {skip_bad};
     fb_import_stats st;
     rl_status rc = fb_import_file(set, path, fmt, &o, &st);
@@ -30,16 +30,16 @@ static int import_one(fb_set *set, const char *path, fb_format fmt, int skip_bad
     }
     char title[512];
     snprintf(title, sizeof title, "%s: %lld lines", path, (long long)st.lines);
-    print_counts(title, st.added);
+    print_counts(out, title, st.added);
     if (st.oasst_messages) {
-        printf("  oasst: %lld messages; dropped %lld synthetic, %lld deleted, %lld failed review; "
+        fprintf(out, "  oasst: %lld messages; dropped %lld synthetic, %lld deleted, %lld failed review; "
                "%lld ranked sibling groups; %lld assistant messages with votes (%lld tied: no thumbs record)\n",
                (long long)st.oasst_messages, (long long)st.oasst_dropped_synthetic, (long long)st.oasst_dropped_deleted,
                (long long)st.oasst_dropped_review, (long long)st.oasst_rank_groups, (long long)st.oasst_thumbs_messages,
                (long long)st.oasst_thumbs_tied);
     }
     if (st.hh_multi_turn_responses)
-        printf("  hh: %lld responses run on past the final Assistant turn (kept verbatim)\n", (long long)st.hh_multi_turn_responses);
+        fprintf(out, "  hh: %lld responses run on past the final Assistant turn (kept verbatim)\n", (long long)st.hh_multi_turn_responses);
     for (int i = 0; i < st.n_notes; i++) rl_info("note: %s", st.notes[i]);
     if (st.bad) {
         rl_warn("%s: skipped %lld malformed line(s); the first: %s", path, (long long)st.bad, st.first_error);
@@ -49,14 +49,14 @@ static int import_one(fb_set *set, const char *path, fb_format fmt, int skip_bad
     return 0;
 }
 
-static int print_pairs_line(const fb_set *set) {
+static int print_pairs_line(FILE *out, const fb_set *set) {
     fb_pair *pairs;
     int64_t np;
     if (fb_to_pairs(set, &pairs, &np) != RL_OK) { fprintf(stderr, "rlhf feedback: %s\n", rl_error()); return 1; }
     int64_t ties = 0;
     for (int64_t i = 0; i < np; i++) ties += pairs[i].tie;
     free(pairs);
-    printf("  pairs      %lld (from pair and ranking records; %lld ties)\n", (long long)np, (long long)ties);
+    fprintf(out, "  pairs      %lld (from pair and ranking records; %lld ties)\n", (long long)np, (long long)ties);
     return 0;
 }
 
@@ -80,12 +80,10 @@ int cmd_feedback_import(int argc, char **argv) {
     int64_t total[FB_NKINDS] = {0}, bad = 0;
     int fail = 0;
     /* With --out -, counts go to stderr so stdout holds only records. */
-    FILE *saved = NULL;
-    if (!strcmp(out, "-")) { fflush(stdout); saved = stdout; stdout = stderr; }
-    for (int i = 0; i < input.n && !fail; i++) fail = import_one(&set, input.v[i], fmt, skip_bad, total, &bad);
-    if (!fail && input.n > 1) print_counts("all inputs", total);
-    if (!fail) fail = print_pairs_line(&set);
-    if (saved) stdout = saved;
+    FILE *info = strcmp(out, "-") ? stdout : stderr;
+    for (int i = 0; i < input.n && !fail; i++) fail = import_one(info, &set, input.v[i], fmt, skip_bad, total, &bad);
+    if (!fail && input.n > 1) print_counts(info, "all inputs", total);
+    if (!fail) fail = print_pairs_line(info, &set);
     if (!fail) {
         if (fb_export_jsonl(&set, out) != RL_OK) {
             fprintf(stderr, "rlhf feedback import: %s\n", rl_error());
@@ -187,7 +185,7 @@ int cmd_feedback_stats(int argc, char **argv) {
     free(ids);
     if (!fail) {
         printf("records %lld, distinct prompts %d\n", (long long)set.n, np);
-        fail = print_tally(&set, FB_TALLY_KIND, "by kind", 0) || print_pairs_line(&set) ||
+        fail = print_tally(&set, FB_TALLY_KIND, "by kind", 0) || print_pairs_line(stdout, &set) ||
                print_tally(&set, FB_TALLY_SOURCE, "by source", top) ||
                print_tally(&set, FB_TALLY_ANNOTATOR, "by annotator", top) ||
                print_tally(&set, FB_TALLY_GROUP, "by annotator group", top);

@@ -19,6 +19,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"channels", RL_FLAG_INT, &o.channels, "0", 0, 16384, NULL, "override the config's channels (0 = keep)"},
         {"context", RL_FLAG_INT, &o.context, "0", 0, 65536, NULL, "context length (position embeddings); 0 = --seq"},
         {"steps", RL_FLAG_I64, &o.steps, "1000", 1, 1e12, NULL, "total optimizer steps"},
+        {"stop-after", RL_FLAG_I64, &o.stop_after, "0", 0, 1e12, NULL, "stop after this many steps of this run (checkpoint; resume later); 0 = run to --steps"},
         {"batch", RL_FLAG_INT, &o.batch, "16", 1, 65536, NULL, "sequences per micro-batch (B)"},
         {"seq", RL_FLAG_INT, &o.seq, "256", 1, 65536, NULL, "tokens per sequence (T)"},
         {"accum", RL_FLAG_INT, &o.accum, "1", 1, 65536, NULL, "micro-batches per optimizer step (gradient accumulation)"},

@@ -30,8 +30,13 @@
  * Expansions (fb_to_pairs/thumbs/demos) return one malloc'd array that the
  * caller free()s; its pointers point into the set.
  *
- * Errors: every function returns rl_status and sets rl_error() (check.h);
+ * Errors: functions that can fail return rl_status and set rl_error() (check.h);
  * nothing here exits. Importers report "file:line: what was expected".
+ *
+ * SQL: a record is one row (kind, id, source, annotator, time, weight,
+ * choice/thumb/rating, comment) plus child rows for prompt turns, responses
+ * (+ rank), meta and the annotator's groups; docs/formats-feedback.md has
+ * the schema sketch for the SQLite store.
  */
 #ifndef RL_FEEDBACK_H
 #define RL_FEEDBACK_H

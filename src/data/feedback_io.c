@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 /* ---- names -------------------------------------------------------------- */
@@ -452,10 +453,50 @@ static int parse_ranking(ictx *c, json_t *v, size_t nr, int32_t *ranks) {
 }
 
 static const char *generic_shapes =
-    "{prompt, response}, {prompt, chosen, rejected}, {prompt, completion, label}, {prompt, responses, ranking} "
-    "or {prompt, response, rating, scale}";
+    "{prompt, response}, {prompt, chosen, rejected}, {prompt, completion, label}, {prompt, responses, ranking}, "
+    "{prompt, response, rating, scale}, {messages} or {chosen: [messages], rejected: [messages]}";
+
+/* TRL's conversational forms without a separate prompt:
+ *   {"messages": [... , {"role": "assistant", ...}]}         → demo of the last message
+ *   {"chosen": [messages], "rejected": [messages]}           → pair; the prompt is the shared part
+ * Both sides must share every message but their final assistant one. */
+static int import_implicit(ictx *c, json_t *o) {
+    fb_record r = fb_record_init(FB_DEMO);
+    if (common_fields(c, o, &r, "jsonl", "jsonl:unknown")) return -1;
+    json_t *msgs = json_object_get(o, "messages");
+    const chat_turn *a, *b;
+    int32_t na, nb;
+    if (msgs) {
+        if (parse_turns(c, msgs, "messages", &a, &na)) return -1;
+        if (na < 2 || a[na - 1].role != CHAT_ROLE_ASSISTANT)
+            return bad(c, "'messages' must end with an assistant message after at least one user message");
+        r.prompt = a;
+        r.n_prompt = na - 1;
+        r.responses = &a[na - 1].text;
+        r.n_responses = 1;
+        return add_record(c, &r);
+    }
+    if (parse_turns(c, json_object_get(o, "chosen"), "chosen", &a, &na)) return -1;
+    if (!json_is_array(json_object_get(o, "rejected"))) return bad(c, "'rejected' must be a list of messages like 'chosen'");
+    if (parse_turns(c, json_object_get(o, "rejected"), "rejected", &b, &nb)) return -1;
+    int32_t m = 0;
+    while (m < na - 1 && m < nb - 1 && a[m].role == b[m].role && !strcmp(a[m].text, b[m].text)) m++;
+    if (m == 0 || m != na - 1 || m != nb - 1 || a[m].role != CHAT_ROLE_ASSISTANT || b[m].role != CHAT_ROLE_ASSISTANT)
+        return bad(c, "'chosen' and 'rejected' message lists must share every message but their final assistant one");
+    const char **rs = scr_alloc(&c->sc, 2 * sizeof *rs);
+    if (!rs) return bad(c, "out of memory");
+    rs[0] = a[m].text;
+    rs[1] = b[m].text;
+    r.kind = FB_PAIR;
+    r.prompt = a;
+    r.n_prompt = m;
+    r.responses = rs;
+    r.n_responses = 2;
+    return add_record(c, &r);
+}
 
 static int import_generic(ictx *c, json_t *o) {
+    if (!json_object_get(o, "prompt")) return import_implicit(c, o);
     fb_record r = fb_record_init(FB_DEMO);
     json_t *has_chosen = json_object_get(o, "chosen"), *has_rej = json_object_get(o, "rejected");
     json_t *has_label = json_object_get(o, "label"), *has_ranking = json_object_get(o, "ranking");
@@ -867,8 +908,9 @@ static shape line_shape(json_t *o) {
     json_t *p = json_object_get(o, "prompt");
     if (json_object_get(o, "message_tree_id") || (json_is_object(p) && json_object_get(p, "replies"))) return SHAPE_OASST;
     if (json_object_get(o, "kind")) return SHAPE_CANONICAL;
-    if (!p && json_object_get(o, "chosen") && json_object_get(o, "rejected")) return SHAPE_HH;
-    if (p) return SHAPE_GENERIC;
+    json_t *ch = json_object_get(o, "chosen");
+    if (!p && ch && json_object_get(o, "rejected")) return json_is_array(ch) ? SHAPE_GENERIC : SHAPE_HH;
+    if (p || json_object_get(o, "messages")) return SHAPE_GENERIC;
     return SHAPE_UNKNOWN;
 }
 
@@ -967,9 +1009,9 @@ rl_status fb_import_file(fb_set *s, const char *path, fb_format fmt, const fb_im
     fb_import_stats local;
     if (!st) st = &local;
     if ((unsigned)fmt > FB_FMT_OASST) return rl_fail(RL_EINVAL, "unknown import format %d", (int)fmt);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return rl_fail(errno == ENOENT ? RL_ENOTFOUND : RL_EIO, "cannot open %s: %s", path, strerror(errno));
-    fclose(probe);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return rl_fail(errno == ENOENT ? RL_ENOTFOUND : RL_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return rl_fail(RL_EIO, "%s is a directory; give a JSONL file (or .jsonl.gz)", path);
     gzFile f = gzopen(path, "rb"); /* reads plain files as they are */
     if (!f) return rl_fail(RL_EIO, "cannot open %s: %s", path, strerror(errno));
     ictx c;

@@ -207,6 +207,50 @@ static void logsoftmax_backward(float *dlogits, const float *logits, const float
     }
 }
 
+uint16_t ops_f32_to_f16(float f) {
+    union { float f; uint32_t u; } v = {f};
+    uint32_t x = v.u, sign = (x >> 16) & 0x8000u, mant = x & 0x7fffffu;
+    int exp = (int)((x >> 23) & 0xff);
+    if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0)); /* inf / NaN */
+    int e = exp - 127 + 15;
+    if (e >= 31) return (uint16_t)(sign | 0x7c00u);                            /* overflow -> inf */
+    if (e <= 0) {                                                              /* subnormal or zero */
+        if (e < -10) return (uint16_t)sign;
+        mant |= 0x800000u;
+        int shift = 14 - e;
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* may carry into the exponent: still right */
+    return (uint16_t)(sign | h);
+}
+
+float ops_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, x;
+    if (exp == 0) {
+        if (!mant) x = sign;
+        else { /* subnormal: normalise */
+            int e = -1;
+            do { mant <<= 1; e++; } while (!(mant & 0x400u));
+            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) x = sign | 0x7f800000u | (mant << 13);
+    else x = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    union { uint32_t u; float f; } v = {x};
+    return v.f;
+}
+
+static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)inp[(size_t)n * C + c] * ops_f16_to_f32(w[(size_t)o * C + c]);
+            out[(size_t)n * OC + o] = (float)s;
+        }
+}
+
 static const ops_table ref_table = {
     "ref",
     encoder_forward, encoder_backward,
@@ -216,6 +260,7 @@ static const ops_table ref_table = {
     gelu_forward, gelu_backward,
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
+    matmul_forward_h,
 };
 
 const ops_table *ops_ref_table(void) { return &ref_table; }

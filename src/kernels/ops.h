@@ -21,6 +21,8 @@
  */
 #ifndef RL_OPS_H
 #define RL_OPS_H
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct ops_table {
     const char *name; /* "ref" or "fast" */
@@ -77,7 +79,18 @@ typedef struct ops_table {
      * Cross-entropy is the special case dlogp = -weight/sum(weight). */
     void (*logsoftmax_backward)(float *dlogits, const float *logits, const float *lse, const int *targets,
                                 const float *dlogp, int N, int V);
+
+    /* Decoding with half-precision weights (memory-bound: half the bytes per token).
+     * out (N,OC) = inp (N,C) @ w(OC,C)^T + bias (OC, may be NULL); w holds IEEE
+     * binary16 values, products and sums in float32. */
+    void (*matmul_forward_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC);
 } ops_table;
+
+/* IEEE binary16 <-> float32 (round to nearest even; inf/NaN kept; overflow -> inf). */
+uint16_t ops_f32_to_f16(float f);
+float ops_f16_to_f32(uint16_t h);
+/* Converts n floats to halves (vectorised where the CPU has F16C). */
+void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
 
 /* "ref" or "fast"; NULL for an unknown name. The tables are static: never freed. */
 const ops_table *ops_get(const char *name);

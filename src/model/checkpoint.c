@@ -214,7 +214,7 @@ rl_status ckpt_load(const char *path, gpt_model *m, int max_B, int max_T, const 
     RL_TRY(rl_file_map(&f, path, CKPT_MAGIC, 1, CKPT_VERSION, "model checkpoint"));
     parsed p;
     rl_status st = parse(&f, path, &p);
-    if (st == RL_OK) st = gpt_init(m, &p.info.cfg, max_B, max_T > 0 ? max_T : p.info.cfg.maxT, ops, 0);
+    if (st == RL_OK) st = gpt_init_empty(m, &p.info.cfg, max_B, max_T > 0 ? max_T : p.info.cfg.maxT, ops);
     if (st == RL_OK) {
         memcpy(m->params, p.params, m->num_params * sizeof(float));
         if (opt) {

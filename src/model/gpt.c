@@ -103,6 +103,25 @@ static void *alloc_floats(size_t n) {
 }
 
 rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops, uint64_t seed) {
+    RL_TRY(gpt_init_empty(m, cfg, max_B, max_T, ops));
+    /* GPT-2 init: weights N(0, 0.02); the projections into the residual stream
+     * scaled by 1/sqrt(2L) so the stream's variance does not grow with depth. */
+    rl_rng rng;
+    rl_rng_seed(&rng, seed);
+    float resid_std = 0.02f / sqrtf(2.0f * cfg->L);
+    const float stds[GPT_NUM_TENSORS] = {0.02f, 0.02f, 0, 0, 0.02f, 0, resid_std, 0, 0, 0,
+                                         0.02f, 0, resid_std, 0, 0, 0, 0.02f, 0};
+    const int ones[GPT_NUM_TENSORS] = {0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    float *p = m->params;
+    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
+        for (size_t j = 0; j < m->tensor_size[i]; j++)
+            p[j] = ones[i] ? 1.0f : stds[i] > 0 ? stds[i] * rl_rng_normal(&rng) : 0.0f;
+        p += m->tensor_size[i];
+    }
+    return RL_OK;
+}
+
+rl_status gpt_init_empty(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops) {
     memset(m, 0, sizeof *m);
     if (cfg->L < 1 || cfg->NH < 1 || cfg->C < 1 || cfg->C % cfg->NH || cfg->V < 1 || cfg->maxT < 1)
         return rl_fail(RL_EINVAL, "bad GPT config L=%d NH=%d C=%d V=%d maxT=%d (C must be a multiple of NH)",
@@ -133,21 +152,6 @@ rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, co
     point_tensors(&m->g, m->grads, m->tensor_size);
     point_acts(&m->a, m->act_mem, as);
     point_gacts(&m->d, m->gact_mem, gs);
-
-    /* GPT-2 init: weights N(0, 0.02); the projections into the residual stream
-     * scaled by 1/sqrt(2L) so the stream's variance does not grow with depth. */
-    rl_rng rng;
-    rl_rng_seed(&rng, seed);
-    float resid_std = 0.02f / sqrtf(2.0f * cfg->L);
-    const float stds[GPT_NUM_TENSORS] = {0.02f, 0.02f, 0, 0, 0.02f, 0, resid_std, 0, 0, 0,
-                                         0.02f, 0, resid_std, 0, 0, 0, 0.02f, 0};
-    const int ones[GPT_NUM_TENSORS] = {0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0};
-    float *p = m->params;
-    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < m->tensor_size[i]; j++)
-            p[j] = ones[i] ? 1.0f : stds[i] > 0 ? stds[i] * rl_rng_normal(&rng) : 0.0f;
-        p += m->tensor_size[i];
-    }
     m->loss = -1.0f;
     return RL_OK;
 }
@@ -155,7 +159,7 @@ rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, co
 void gpt_free(gpt_model *m) {
     free(m->params); free(m->grads); free(m->act_mem); free(m->gact_mem);
     free(m->inp_copy); free(m->tgt_copy); free(m->w_copy);
-    free(m->kcache); free(m->vcache); free(m->dec_mem);
+    free(m->kcache); free(m->vcache); free(m->dec_mem); free(m->half);
     memset(m, 0, sizeof *m);
 }
 
@@ -366,6 +370,20 @@ rl_status gpt_cache_plan(gpt_model *m, int B) {
     return RL_OK;
 }
 
+rl_status gpt_decode_half(gpt_model *m, int on) {
+    if (!on) { free(m->half); m->half = NULL; return RL_OK; }
+    if (!m->half) m->half = malloc(m->num_params * sizeof(uint16_t));
+    if (!m->half) return rl_fail(RL_ENOMEM, "cannot allocate the half-precision weights");
+    ops_f32_to_f16_n(m->half, m->params, m->num_params);
+    return RL_OK;
+}
+
+/* matmul for decoding: fp32 weights, or their half snapshot at the same offset */
+static void dec_matmul(gpt_model *m, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+    if (m->half) m->ops->matmul_forward_h(out, inp, m->half + (w - m->params), bias, N, C, OC);
+    else m->ops->matmul_forward(out, inp, w, bias, N, C, OC);
+}
+
 void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logits) {
     CHECK(m->kcache && B <= m->cache_B, "gpt_cache_step: plan the cache for %d sequences first", B);
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V, maxT = m->cfg.maxT, hs = C / NH;
@@ -382,7 +400,7 @@ void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logi
     float scale = 1.0f / sqrtf((float)hs);
     for (int l = 0; l < L; l++) {
         op->layernorm_forward(ln, mean, rstd, x, w->ln1w + l * C, w->ln1b + l * C, B, C);
-        op->matmul_forward(qkv, ln, w->qkvw + (size_t)l * 3 * C * C, w->qkvb + l * 3 * C, B, C, 3 * C);
+        dec_matmul(m, qkv, ln, w->qkvw + (size_t)l * 3 * C * C, w->qkvb + l * 3 * C, B, C, 3 * C);
         float *kc = m->kcache + (size_t)l * m->cache_B * maxT * C, *vc = m->vcache + (size_t)l * m->cache_B * maxT * C;
         for (int b = 0; b < B; b++) {
             memcpy(kc + ((size_t)b * maxT + pos) * C, qkv + (size_t)b * 3 * C + C, C * sizeof(float));
@@ -415,14 +433,14 @@ void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logi
                 }
                 for (int i = 0; i < hs; i++) o[i] = acc[i] / sum;
             }
-        op->matmul_forward(tmp, atty, w->attprojw + (size_t)l * C * C, w->attprojb + l * C, B, C, C);
+        dec_matmul(m, tmp, atty, w->attprojw + (size_t)l * C * C, w->attprojb + l * C, B, C, C);
         op->residual_forward(x, x, tmp, B * C);
         op->layernorm_forward(ln, mean, rstd, x, w->ln2w + l * C, w->ln2b + l * C, B, C);
-        op->matmul_forward(fch, ln, w->fcw + (size_t)l * 4 * C * C, w->fcb + l * 4 * C, B, C, 4 * C);
+        dec_matmul(m, fch, ln, w->fcw + (size_t)l * 4 * C * C, w->fcb + l * 4 * C, B, C, 4 * C);
         op->gelu_forward(fchg, fch, B * 4 * C);
-        op->matmul_forward(tmp, fchg, w->fcprojw + (size_t)l * C * 4 * C, w->fcprojb + l * C, B, 4 * C, C);
+        dec_matmul(m, tmp, fchg, w->fcprojw + (size_t)l * C * 4 * C, w->fcprojb + l * C, B, 4 * C, C);
         op->residual_forward(x, x, tmp, B * C);
     }
     op->layernorm_forward(ln, mean, rstd, x, w->lnfw, w->lnfb, B, C);
-    op->matmul_forward(logits, ln, w->wte, NULL, B, C, V);
+    dec_matmul(m, logits, ln, w->wte, NULL, B, C, V);
 }

@@ -133,6 +133,7 @@ typedef struct {
     float *kcache, *vcache;
     int cache_B;
     float *dec_mem;   /* decoding scratch, owned */
+    uint16_t *half;   /* (num_params) binary16 snapshot of params for decoding, owned; NULL = decode in fp32 */
     /* state of the last forward */
     int B, T;
     const int *inputs;   /* (B, T) caller's, must stay valid until backward */
@@ -152,6 +153,8 @@ typedef struct {
  * (N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), LN 1/0, biases 0).
  * `ops` NULL means ops_get("fast"). */
 rl_status gpt_init(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops, uint64_t seed);
+/* Same plan and allocation, weights all zero (to be filled, e.g. by ckpt_load). */
+rl_status gpt_init_empty(gpt_model *m, const gpt_config *cfg, int max_B, int max_T, const ops_table *ops);
 void gpt_free(gpt_model *m);
 
 /* Forward pass. inputs (B,T) token ids; targets (B,T) or NULL (ids; < 0 = ignore);
@@ -187,6 +190,13 @@ int gpt_param_groups(const gpt_model *m, optim_group *out, int decay_embeddings)
 
 /* Plans the KV cache for up to `B` sequences of up to cfg.maxT tokens (allocates once). */
 rl_status gpt_cache_plan(gpt_model *m, int B);
+/* Half-precision decoding: on = 1 takes a binary16 snapshot of the current weights
+ * that gpt_cache_step then uses for every matmul (LM head included): half the
+ * memory traffic per token, logits within ~1e-3 of fp32. The snapshot does not
+ * follow later weight updates: call again after training steps. on = 0 frees it
+ * (back to exact fp32 decoding). RL_ENOMEM. */
+rl_status gpt_decode_half(gpt_model *m, int on);
+
 /* Feeds one token per sequence at position `pos` (the same for all rows; prompts
  * are fed one position at a time, rows of different prompt lengths simply start
  * sampling at different positions). tokens (B); writes logits (B,V) into `logits`

@@ -124,7 +124,7 @@ int pretrain_run(const pretrain_opts *o) {
     long long start = step;
     double t_start = rl_now();
     float last_loss = NAN, last_val = NAN;
-    while (step < o->steps && !g_stop) {
+    while (step < o->steps && !g_stop && !(o->stop_after > 0 && step - start >= o->stop_after)) {
         double t0 = rl_now();
         gpt_zero_grad(&m);
         double loss = 0;

@@ -17,6 +17,7 @@ typedef struct {
     int layers, heads, channels; /* > 0 overrides the named config */
     int context;              /* maxT (rows of wpe); 0 = seq */
     long long steps;          /* total optimizer steps (a resumed run counts from its checkpoint) */
+    long long stop_after;     /* > 0: stop (with a checkpoint) after this many steps in this run; the schedule still spans `steps` */
     int batch, seq, accum;
     double lr, min_lr_frac, weight_decay, beta1, beta2, eps, grad_clip;
     long long warmup;

@@ -1,14 +1,14 @@
 #!/bin/sh
 # fuzz_feedback.sh — builds the libFuzzer target tests/fuzz/fuzz_feedback.c
 # with clang (ASan + UBSan + libFuzzer) and runs it for a bounded time
-# (RLHF_FUZZ_SECONDS, default 20) from the seed corpus. Any crash, leak,
+# (RLHF_FUZZ_SECONDS, default 15) from the seed corpus. Any crash, leak,
 # sanitizer report or property violation fails the test; the crashing input
 # is kept in /tmp/rlhf-fuzz-feedback-crash-* to reproduce with
 #   <binary> <crash file>
 # Without clang or libFuzzer the test says SKIP and counts nothing.
 . "$(dirname "$0")/lib.sh"
 ROOT=${RLHF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-SECS=${RLHF_FUZZ_SECONDS:-20}
+SECS=${RLHF_FUZZ_SECONDS:-15}
 if ! command -v clang >/dev/null 2>&1; then
   echo "SKIP: clang is not installed (apt-get install clang) - libFuzzer run skipped"
   finish; exit $?

@@ -319,6 +319,36 @@ TEST(generic_shapes) {
     fb_set_free(&s);
 }
 
+TEST(trl_conversational_forms_without_prompt) {
+    const char *lines =
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}\n"
+        "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"good\"}], "
+        "\"rejected\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"bad\"}], \"annotator\": \"z\"}\n";
+    fb_set s;
+    fb_set_init(&s);
+    REQUIRE(import_str(&s, lines, FB_FMT_JSONL, 0, NULL) == RL_OK);
+    REQUIRE(s.n == 2);
+    EXPECT(s.records[0].kind == FB_DEMO && s.records[0].n_prompt == 2 && !strcmp(s.records[0].responses[0], "a"));
+    EXPECT(s.records[1].kind == FB_PAIR && s.records[1].n_prompt == 1 && !strcmp(s.records[1].prompt[0].text, "q"));
+    EXPECT(!strcmp(s.records[1].responses[0], "good") && !strcmp(s.records[1].responses[1], "bad"));
+    EXPECT_STREQ(s.records[1].annotator, "z");
+    EXPECT(canonical_round_trip(&s) == 0);
+    fb_set_free(&s);
+    const char *bad_lines[] = {
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}",
+        "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}], "
+        "\"rejected\": [{\"role\": \"user\", \"content\": \"other\"}, {\"role\": \"assistant\", \"content\": \"b\"}]}",
+        "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}], \"rejected\": \"b\"}",
+    };
+    const char *msgs[] = {"must end with an assistant message", "share every message", "'rejected' must be a list"};
+    for (int i = 0; i < 3; i++) {
+        fb_set_init(&s);
+        EXPECT(import_str(&s, bad_lines[i], FB_FMT_AUTO, 0, NULL) == RL_EFORMAT);
+        EXPECT_MSG(strstr(rl_error(), msgs[i]) != NULL, "case %d: %s", i, rl_error());
+        fb_set_free(&s);
+    }
+}
+
 TEST(generic_label_and_ranking_errors) {
     struct { const char *line, *msg; } cases[] = {
         {"{\"prompt\": \"p\", \"completion\": \"c\", \"label\": \"yes\"}", "'label' must be true"},

@@ -31,6 +31,10 @@ static const char *seeds[] = {
     "\"role\": \"assistant\", \"user_id\": \"u\", \"created_date\": \"2023-02-05T14:23:50.98+00:00\", \"replies\": []}]}]},"
     "{\"message_id\": \"A2\", \"text\": \"second\", \"role\": \"assistant\", \"rank\": 1, \"synthetic\": false, \"replies\": []},"
     "{\"message_id\": \"A3\", \"text\": \"s\", \"role\": \"assistant\", \"rank\": 2, \"synthetic\": true, \"replies\": []}]}}",
+
+    "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}",
+    "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"good\"}], "
+    "\"rejected\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"bad\"}]}",
 };
 
 static const char *fragments[] = {
@@ -121,7 +125,7 @@ TEST(mutated_lines_never_break_the_importer) {
     rl_rng_seed(&r, 20240501);
     buf in = {0};
     int iters = getenv("RLHF_FUZZ_ITERS") ? atoi(getenv("RLHF_FUZZ_ITERS")) : 20000;
-    int64_t accepted = 0, rejected = 0;
+    int64_t accepted = 0, rejected = 0, kinds[FB_NKINDS] = {0}, from_hh = 0, from_oasst = 0;
     for (int it = 0; it < iters; it++) {
         mutate(&r, &in);
         fb_set s;
@@ -143,6 +147,9 @@ TEST(mutated_lines_never_break_the_importer) {
         /* every record is valid and survives canonical JSON */
         for (int64_t i = 0; i < s.n; i++) {
             const fb_record *rec = &s.records[i];
+            kinds[rec->kind]++;
+            from_hh += !strcmp(rec->source, "hh");
+            from_oasst += !strcmp(rec->source, "oasst");
             EXPECT(fb_record_validate(rec) == RL_OK);
             char *js = fb_record_to_json(rec);
             EXPECT(js != NULL);
@@ -173,7 +180,13 @@ TEST(mutated_lines_never_break_the_importer) {
     free(in.p);
     /* The mutations must exercise both outcomes, or the test proves little. */
     EXPECT(accepted > iters / 10 && rejected > iters / 10);
-    if (getenv("RLHF_TEST_VERBOSE")) fprintf(stderr, "  %d inputs: %lld lines accepted, %lld rejected\n", iters, (long long)accepted, (long long)rejected);
+    /* ... and every kind and importer must have let mutated records through. */
+    for (int k = 0; k < FB_NKINDS; k++) EXPECT_MSG(kinds[k] > 0, "no %s record survived mutation", fb_kind_name((fb_kind)k));
+    EXPECT(from_hh > 0 && from_oasst > 0);
+    if (getenv("RLHF_TEST_VERBOSE"))
+        fprintf(stderr, "  %d inputs: %lld lines accepted, %lld rejected; records: %lld demo %lld thumbs %lld pair %lld ranking %lld rating; %lld hh, %lld oasst\n",
+                iters, (long long)accepted, (long long)rejected, (long long)kinds[0], (long long)kinds[1], (long long)kinds[2],
+                (long long)kinds[3], (long long)kinds[4], (long long)from_hh, (long long)from_oasst);
 }
 
 TEST_MAIN()

@@ -165,6 +165,22 @@ TEST(kv_cache_matches_full_forward) {
                 }
         }
         EXPECT_MSG(worst < 1e-4, "%s: max |cache logit - full logit| = %g", names[k], worst);
+        /* half-precision weights: close to fp32, not equal */
+        REQUIRE(gpt_decode_half(&m, 1) == RL_OK);
+        double worst_h = 0;
+        for (int t = 0; t < 12; t++) {
+            int tok[3] = {in[t], in[12 + t], in[24 + t]};
+            gpt_cache_step(&m, tok, 3, t, logits);
+            for (int b = 0; b < 3; b++)
+                for (int v = 0; v < 30; v++) {
+                    double d = fabs(logits[b * 30 + v] - m.a.logits[((size_t)b * 12 + t) * 30 + v]);
+                    if (d > worst_h) worst_h = d;
+                }
+        }
+        EXPECT_MSG(worst_h < 2e-2 && worst_h > 0, "%s: half weights: max |cache logit - full logit| = %g", names[k], worst_h);
+        REQUIRE(gpt_decode_half(&m, 0) == RL_OK);
+        gpt_cache_step(&m, in, 1, 0, logits);
+        EXPECT(fabs(logits[0] - m.a.logits[0]) < 1e-5);
         gpt_free(&m);
     }
 }

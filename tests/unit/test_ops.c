@@ -272,4 +272,44 @@ TEST(table_lookup) {
     EXPECT(ops_threads() >= 1);
 }
 
+TEST(half_conversion) {
+    /* every finite half survives half -> float -> half */
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu)) continue; /* NaN payloads */
+        if (ops_f32_to_f16(ops_f16_to_f32((uint16_t)h)) != h) bad++;
+    }
+    EXPECT(bad == 0);
+    EXPECT(ops_f16_to_f32(0x3c00) == 1.0f && ops_f16_to_f32(0xc000) == -2.0f);
+    EXPECT(ops_f32_to_f16(65520.0f) == 0x7c00); /* rounds to inf */
+    EXPECT(ops_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00); /* tie -> even */
+    EXPECT(ops_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);
+    /* the vectorised bulk conversion equals the scalar one */
+    rl_rng_seed(&rng, 9);
+    enum { n = 1003 };
+    float f[n];
+    uint16_t a[n];
+    for (int i = 0; i < n; i++) f[i] = rl_rng_normal(&rng) * powf(10.0f, (float)(i % 13) - 8.0f);
+    ops_f32_to_f16_n(a, f, n);
+    int diff = 0;
+    for (int i = 0; i < n; i++) diff += a[i] != ops_f32_to_f16(f[i]);
+    EXPECT(diff == 0);
+}
+
+TEST(matmul_half_weights) {
+    rl_rng_seed(&rng, 10);
+    int N = 5, C = 45, OC = 33;
+    float *x = randn((size_t)N * C, 1), *w = randn((size_t)OC * C, 0.3f), *b = randn(OC, 1);
+    uint16_t *wh = malloc(sizeof(uint16_t) * OC * C);
+    ops_f32_to_f16_n(wh, w, (size_t)OC * C);
+    for (int i = 0; i < OC * C; i++) w[i] = ops_f16_to_f32(wh[i]); /* the exact weights the half path sees */
+    float *o1 = zeros((size_t)N * OC), *o2 = zeros((size_t)N * OC), *o3 = zeros((size_t)N * OC);
+    ops_get("ref")->matmul_forward(o1, x, w, b, N, C, OC);
+    ops_get("ref")->matmul_forward_h(o2, x, wh, b, N, C, OC);
+    ops_get("fast")->matmul_forward_h(o3, x, wh, b, N, C, OC);
+    EXPECT(maxdiff(o2, o1, (size_t)N * OC) < 1e-6);
+    EXPECT(maxdiff(o3, o1, (size_t)N * OC) < 1e-5);
+    free(x); free(w); free(b); free(wh); free(o1); free(o2); free(o3);
+}
+
 TEST_MAIN()
