@@ -28,6 +28,13 @@
 
 static const char *nz(const char *s) { return s && s[0] ? s : NULL; }
 
+/* ops_get() sets the thread count to all cores the first time it is called,
+ * so it is called once before --threads is applied. */
+static void set_threads(int n) {
+    (void)ops_get("fast");
+    ops_set_threads(n);
+}
+
 int cmd_sft(int argc, char **argv) {
     static sft_opts o;
     static long long seed;
@@ -63,7 +70,7 @@ int cmd_sft(int argc, char **argv) {
     o.data = nz(o.data); o.records = nz(o.records); o.log_path = nz(o.log_path);
     if (!o.data && !o.records) { fprintf(stderr, "rlhf sft: give --data FILE or --records FILE; see 'rlhf sft --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
-    ops_set_threads(threads);
+    set_threads(threads);
     return sft_run(&o);
 }
 
@@ -105,7 +112,7 @@ int cmd_rm(int argc, char **argv) {
     o.group = nz(o.group); o.log_path = nz(o.log_path);
     if (o.group && !strchr(o.group, '=')) { fprintf(stderr, "rlhf rm: --group must be key=value; see 'rlhf rm --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
-    ops_set_threads(threads);
+    set_threads(threads);
     return rm_run(&o);
 }
 
@@ -181,7 +188,7 @@ static int dpo_common(int argc, char **argv, int kto) {
     if (kto) o.loss = "kto";
     o.ref = nz(o.ref); o.log_path = nz(o.log_path);
     o.model.seed = o.seed = (unsigned long long)seed;
-    ops_set_threads(threads);
+    set_threads(threads);
     return dpo_run(&o);
 }
 
@@ -226,7 +233,7 @@ int cmd_score(int argc, char **argv) {
                             "\"score\" (raw) and \"score_norm\" ((score - reward.mean) / reward.std).",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
-    ops_set_threads(threads);
+    set_threads(threads);
     rm_scorer s;
     if (rm_scorer_open(&s, rm, tokp, batch, ops_get(kernels)) != RL_OK) {
         fprintf(stderr, "rlhf score: %s\n", rl_error());

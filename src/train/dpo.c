@@ -129,7 +129,7 @@ static void seq_logps(gpt_model *m, const trn_seqs *s, const int *rows, int n, b
 }
 
 typedef struct {
-    double pref_acc, reward_acc, lr_chosen, lr_rejected, kl_sampled, thumbs_acc;
+    double pref_acc, pref_prob, reward_acc, lr_chosen, lr_rejected, kl_sampled, thumbs_acc;
 } pref_eval;
 
 /* KL(π || π_ref) on samples from π for held-out prompts (see dpo.h). */
@@ -204,21 +204,22 @@ static double sampled_kl(gpt_model *m, gpt_model *ref, const pref_data *d, const
 
 static pref_eval evaluate(gpt_model *m, gpt_model *ref, const pref_data *d, const dpo_opts *o, const tok_tokenizer *t, bufs *b,
                           int *rows, float *pol) {
-    pref_eval e = {NAN, NAN, NAN, NAN, NAN, NAN};
+    pref_eval e = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
     if (d->nvp) {
         for (int i = 0; i < d->nvp; i++) { rows[i] = d->pc[d->vp[i]]; rows[d->nvp + i] = d->pr[d->vp[i]]; }
         seq_logps(m, &d->seqs, rows, 2 * d->nvp, b, pol, NULL);
-        double pa = 0, ra = 0, lc = 0, lr = 0, w = 0;
+        double pa = 0, pp = 0, ra = 0, lc = 0, lr = 0, w = 0;
         for (int i = 0; i < d->nvp; i++) {
             int p = d->vp[i];
             double wi = d->pw[p];
             float c = pol[i], r = pol[d->nvp + i];
             double hc = c - d->ref[d->pc[p]], hr = r - d->ref[d->pr[p]];
             pa += wi * (c > r ? 1.0 : c == r ? 0.5 : 0.0);
+            pp += wi * obj_sigmoid((double)c - r);
             ra += wi * (hc > hr ? 1.0 : hc == hr ? 0.5 : 0.0);
             lc += wi * hc; lr += wi * hr; w += wi;
         }
-        if (w > 0) { e.pref_acc = pa / w; e.reward_acc = ra / w; e.lr_chosen = lc / w; e.lr_rejected = lr / w; }
+        if (w > 0) { e.pref_acc = pa / w; e.pref_prob = pp / w; e.reward_acc = ra / w; e.lr_chosen = lc / w; e.lr_rejected = lr / w; }
         e.kl_sampled = sampled_kl(m, ref, d, o, t, b);
     }
     if (d->nvt) {
@@ -240,6 +241,7 @@ static void log_eval(rl_metrics *met, long long step, const pref_eval *e) {
     rl_metrics_begin(met);
     rl_metrics_i(met, "step", step);
     rl_metrics_f(met, "val_pref_accuracy", e->pref_acc);
+    rl_metrics_f(met, "val_pref_prob", e->pref_prob);
     rl_metrics_f(met, "val_reward_accuracy", e->reward_acc);
     rl_metrics_f(met, "val_logratio_chosen", e->lr_chosen);
     rl_metrics_f(met, "val_logratio_rejected", e->lr_rejected);
@@ -325,8 +327,9 @@ int dpo_run(const dpo_opts *o) {
     pref_eval ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol);
     log_eval(&met, 0, &ev);
     if (!o->quiet)
-        rl_info("step 0: held-out preference accuracy %.4f (log pi(chosen) > log pi(rejected)), sampled KL %.4f", ev.pref_acc, ev.kl_sampled);
-    double acc0 = ev.pref_acc;
+        rl_info("step 0: held-out preference accuracy %.4f (log pi(chosen) > log pi(rejected)), preference probability %.4f, "
+                "sampled KL %.4f", ev.pref_acc, ev.pref_prob, ev.kl_sampled);
+    double acc0 = ev.pref_acc, prob0 = ev.pref_prob;
 
     int *order = rl_xmalloc(sizeof(int) * (size_t)d.ntr);
     memcpy(order, d.tr, sizeof(int) * (size_t)d.ntr);
@@ -442,8 +445,8 @@ int dpo_run(const dpo_opts *o) {
             ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol);
             log_eval(&met, step, &ev);
             if (!o->quiet && !bar.is_tty)
-                rl_info("step %lld: held-out preference accuracy %.4f, reward accuracy %.4f, sampled KL %.4f", step, ev.pref_acc,
-                        ev.reward_acc, ev.kl_sampled);
+                rl_info("step %lld: held-out preference accuracy %.4f, preference probability %.4f, reward accuracy %.4f, sampled KL %.4f",
+                        step, ev.pref_acc, ev.pref_prob, ev.reward_acc, ev.kl_sampled);
         }
         if (!o->quiet)
             rl_progress_update(&bar, step, "loss %.4f acc %.2f margin %.3f | val pref %.3f kl %.3f", acc_st.loss, acc_st.accuracy,
@@ -454,9 +457,9 @@ int dpo_run(const dpo_opts *o) {
     if (trn_stop) { ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol); log_eval(&met, step, &ev); }
     save(o, &m, tid);
     if (!o->quiet)
-        rl_info("%s at step %lld: loss %.4f; held-out preference accuracy %.4f -> %.4f, reward accuracy %.4f, log-ratio chosen %.3f "
+        rl_info("%s at step %lld: loss %.4f; held-out preference accuracy %.4f -> %.4f, probability %.4f -> %.4f, reward accuracy %.4f, log-ratio chosen %.3f "
                 "rejected %.3f, sampled KL %.4f; %.1f s%s",
-                o->out, step, last_loss, acc0, ev.pref_acc, ev.reward_acc, ev.lr_chosen, ev.lr_rejected, ev.kl_sampled,
+                o->out, step, last_loss, acc0, ev.pref_acc, prob0, ev.pref_prob, ev.reward_acc, ev.lr_chosen, ev.lr_rejected, ev.kl_sampled,
                 rl_now() - t_start, trn_stop ? " (interrupted)" : "");
     int rc_ = trn_stop ? 130 : 0;
     trn_sigint_restore();

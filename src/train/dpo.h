@@ -24,6 +24,10 @@
  * (KTO: also z0). Held-out, every --eval-every steps and at the end:
  *   val_pref_accuracy    fraction of held-out pairs with log π(y_w|x) > log π(y_l|x):
  *                        the policy's own preference for the chosen answer
+ *   val_pref_prob        mean σ(log π(y_w|x) - log π(y_l|x)): the probability the
+ *                        policy picks the chosen answer when choosing between the two
+ *                        (0.5 = indifferent; unlike the accuracy, a tiny systematic
+ *                        bias does not already count as a full win)
  *   val_reward_accuracy  the same with implicit rewards log π/π_ref
  *   val_logratio_chosen / _rejected   mean log π(y|x) - log π_ref(y|x) over the
  *                        held-out chosen / rejected responses (sequence level, nats)

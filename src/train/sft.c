@@ -49,15 +49,20 @@ static void load_data(const sft_opts *o, const tok_tokenizer *t, int max_len, sf
                 d->seqs.n_cut_prompt + d->seqs.n_cut_response, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
 }
 
+int sft_batch(const trn_seqs *s, const float *seq_weight, const int *idx, int B, int *inputs, int *targets, float *w) {
+    int T = trn_batch_lm(s, idx, B, inputs, targets, w);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) w[(size_t)b * T + t] *= seq_weight[idx[b]];
+    return T;
+}
+
 /* Token-mean validation loss over every held-out sequence. */
 static double evaluate(gpt_model *m, const sft_data *d, int B, int *in, int *tg, float *w, int *idx) {
     double ls = 0, ws = 0;
     for (int s = 0; s < d->nval; s += B) {
         int nb = d->nval - s < B ? d->nval - s : B;
         memcpy(idx, d->val_idx + s, sizeof(int) * (size_t)nb);
-        int T = trn_batch_lm(&d->seqs, idx, nb, in, tg, w);
-        for (int b = 0; b < nb; b++)
-            for (int t = 0; t < T; t++) w[(size_t)b * T + t] *= d->weight[idx[b]];
+        int T = sft_batch(&d->seqs, d->weight, idx, nb, in, tg, w);
         float l = gpt_forward(m, in, tg, w, nb, T);
         ls += (double)l * m->weight_sum;
         ws += m->weight_sum;
@@ -127,9 +132,7 @@ int sft_run(const sft_opts *o) {
                 if (cursor == d.ntrain) { cursor = 0; rl_rng_shuffle_int(&rng, order, d.ntrain); }
                 idx[b] = order[cursor++];
             }
-            int Tb = trn_batch_lm(&d.seqs, idx, B, in, tg, w);
-            for (int b = 0; b < B; b++)
-                for (int tt = 0; tt < Tb; tt++) w[(size_t)b * Tb + tt] *= d.weight[idx[b]];
+            int Tb = sft_batch(&d.seqs, d.weight, idx, B, in, tg, w);
             loss += gpt_forward(&m, in, tg, w, B, Tb);
             toks += m.weight_sum;
             gpt_backward(&m);

@@ -42,6 +42,11 @@ typedef struct {
     int quiet;
 } sft_opts;
 
+/* One SFT micro-batch: trn_batch_lm (inputs, targets with prompt/padding at -1,
+ * mask) and loss weights w[b,t] = mask[b,t] * seq_weight[idx[b]], ready for
+ * gpt_forward(m, inputs, targets, w, B, T). Returns T. Arrays as trn_batch_lm. */
+int sft_batch(const trn_seqs *s, const float *seq_weight, const int *idx, int B, int *inputs, int *targets, float *w);
+
 /* Returns 0 when done, 130 after Ctrl-C (checkpoint written), exits 1 (CHECK) on failure. */
 int sft_run(const sft_opts *o);
 
