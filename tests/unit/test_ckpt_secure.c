@@ -20,12 +20,31 @@ static char *P(const char *name) {
     return buf[k];
 }
 
+static void cleanup(void) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* A scratch directory and the keys every test uses, made by the first test
+ * that runs (not in a constructor: the process may re-exec itself at start). */
+static void setup(void) {
+    if (dir[0]) return;
+    snprintf(dir, sizeof dir, "%s/rlhf_test_ckpt_secure_XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    CHECK(mkdtemp(dir), "cannot create a scratch directory");
+    unsetenv("RLHF_VERIFY_KEY"); unsetenv("RLHF_SIGN_KEY"); unsetenv("RLHF_KEY_FILE"); unsetenv("RLHF_PASSPHRASE");
+    CHECK_OK(rl_keys_generate(P("k"), 1, 0, NULL), "keys");
+    CHECK_OK(rl_keys_generate(P("k2"), 0, 0, NULL), "keys");
+    atexit(cleanup);
+}
+
 static void small_model(gpt_model *m, uint64_t seed) {
     gpt_config c = {1, 2, 16, 40, 8};
     CHECK_OK(gpt_init(m, &c, 1, 8, ops_get("ref"), seed), "init");
 }
 
 TEST(sha256_known_values) {
+    setup();
     FILE *f = fopen(P("abc"), "wb");
     fputs("abc", f);
     fclose(f);
@@ -45,6 +64,7 @@ TEST(sha256_known_values) {
 }
 
 TEST(sign_verify_tamper_through_save_and_load) {
+    setup();
     char id[17];
     rl_keys_secret sk;
     REQUIRE(rl_keys_load_secret(&sk, P("k/sign.key")) == RL_OK);
@@ -101,6 +121,7 @@ TEST(sign_verify_tamper_through_save_and_load) {
 }
 
 TEST(encrypt_on_save_decrypt_on_load) {
+    setup();
     gpt_model m, l;
     small_model(&m, 2);
     EXPECT(ckpt_secure_configure(P("k/sign.key"), NULL, P("k/enc.key"), NULL, 1) == RL_OK);
@@ -120,6 +141,7 @@ TEST(encrypt_on_save_decrypt_on_load) {
 }
 
 TEST(provenance_recorded) {
+    setup();
     gpt_model m;
     small_model(&m, 3);
     FILE *f = fopen(P("data.txt"), "wb");
@@ -175,6 +197,7 @@ TEST(provenance_recorded) {
 }
 
 TEST(resize_vocab_keeps_rows_and_means_new_ones) {
+    setup();
     gpt_model m;
     small_model(&m, 4);
     gpt_model orig;
@@ -190,23 +213,6 @@ TEST(resize_vocab_keeps_rows_and_means_new_ones) {
     EXPECT(!memcmp(m.params, orig.params, sizeof(float) * orig.num_params));
     gpt_free(&m);
     gpt_free(&orig);
-}
-
-static void cleanup(void) {
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-/* Runs before the tests register (priority 101 < default): a scratch
- * directory and the keys every test uses. */
-__attribute__((constructor(101))) static void setup(void) {
-    snprintf(dir, sizeof dir, "%s/rlhf_test_ckpt_secure_%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
-    mkdir(dir, 0700);
-    unsetenv("RLHF_VERIFY_KEY"); unsetenv("RLHF_SIGN_KEY"); unsetenv("RLHF_KEY_FILE"); unsetenv("RLHF_PASSPHRASE");
-    CHECK_OK(rl_keys_generate(P("k"), 1, 0, NULL), "keys");
-    CHECK_OK(rl_keys_generate(P("k2"), 0, 0, NULL), "keys");
-    atexit(cleanup);
 }
 
 TEST_MAIN()
