@@ -248,6 +248,17 @@ with tempfile.TemporaryDirectory() as d:
     ref, fast = c_logits("llmc", P("out.bin"), idx, d)
     close(ref, want, "export -> import llm.c round trip")
 
+    # 4b. the scalar (reward/value) head travels as rlhf.head.*; a zero head is not written
+    gh = dict(g); gh["rlhf.head.weight"] = torch.randn(C); gh["rlhf.head.bias"] = torch.tensor([0.25])
+    write_st(P("head.st"), gh)
+    r = run(RLHF, "checkpoint", "import", "--format", "safetensors", "--in", P("head.st"), "--out", P("head.ckpt"), "--heads", NH)
+    r2 = run(RLHF, "checkpoint", "export", "--format", "safetensors", "--model", P("head.ckpt"), "--out", P("head.out.st"))
+    check(r.returncode == 0 and r2.returncode == 0, "scalar head import/export: " + r.stderr + r2.stderr)
+    gho, _ = read_st(P("head.out.st"))
+    check(torch.equal(gho.get("rlhf.head.weight", torch.zeros(1)), gh["rlhf.head.weight"]) and
+          torch.equal(gho.get("rlhf.head.bias", torch.zeros(1)), gh["rlhf.head.bias"]), "scalar head round trip")
+    check("rlhf.head.weight" not in ge, "a zero scalar head is not exported")
+
     # 5. malformed or foreign files are refused with the tensor / reason named
     bad = dict(g); del bad["h.1.mlp.c_fc.bias"]
     write_st(P("missing.st"), bad)
