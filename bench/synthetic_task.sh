@@ -19,9 +19,9 @@ t() { n=$1; shift; t0=$(now); "$@"; awk -v n="$n" -v a="$t0" -v b="$(now)" 'BEGI
 M="--tokenizer $OUT/tok.bin --seq 32"
 t sft "$RLHF" sft $M --data "$OUT/demos.jsonl" --out "$OUT/sft.ckpt" --layers 2 --heads 2 --channels 64 \
   --steps 500 --batch 16 --lr 3e-3 --eval-every 100 --log "$OUT/sft.jsonl" $S
-t rm "$RLHF" rm $M --model "$OUT/sft.ckpt" --records "$OUT/pairs.jsonl" --out "$OUT/rm.ckpt" --steps 400 --batch 16 --lr 1e-3 --log "$OUT/rm.jsonl" $S
+t rm "$RLHF" rm $M --model "$OUT/sft.ckpt" --records "$OUT/pairs.jsonl" --out "$OUT/rm.ckpt" --steps 600 --batch 16 --lr 1e-3 --log "$OUT/rm.jsonl" $S
 t dpo "$RLHF" dpo $M --model "$OUT/sft.ckpt" --records "$OUT/pairs.jsonl" --out "$OUT/dpo.ckpt" --steps 400 --batch 8 --lr 5e-4 --eval-every 200 --kl-tokens 12 --log "$OUT/dpo.jsonl" $S
-t kto "$RLHF" kto $M --model "$OUT/sft.ckpt" --records "$OUT/pairs.jsonl" --out "$OUT/kto.ckpt" --steps 500 --batch 8 --lr 5e-4 --beta 0.3 --eval-every 250 --kl-tokens 12 --log "$OUT/kto.jsonl" $S
+t kto "$RLHF" kto $M --model "$OUT/sft.ckpt" --records "$OUT/pairs.jsonl" --out "$OUT/kto.ckpt" --steps 700 --batch 8 --lr 5e-4 --beta 0.3 --eval-every 350 --kl-tokens 12 --log "$OUT/kto.jsonl" $S
 v() { grep "\"$2\"" "$OUT/$1.jsonl" | sed -n "$3" | sed -E "s/.*\"$2\":([^,}]*).*/\1/"; }
 {
   echo "seed $SEED, $NP pairs: sft val loss $(v sft val_loss 1p) -> $(v sft val_loss '$p')"
