@@ -142,7 +142,7 @@ static void rewards_of(gpt_model *m, const trn_seqs *s, const int *rows, int n, 
 }
 
 typedef struct {
-    double acc, ece, thumbs_acc, loss;
+    double acc, ece, thumbs_acc, thumbs_up, loss;
     int npairs, nthumbs;
 } rm_eval;
 
@@ -176,7 +176,7 @@ static int count_pairs(const rm_data *d, const int *units, int nu) {
 }
 
 static rm_eval evaluate(gpt_model *m, const rm_data *d, int *in, int *pos) {
-    rm_eval e = {NAN, NAN, NAN, NAN, 0, 0};
+    rm_eval e = {NAN, NAN, NAN, NAN, NAN, 0, 0};
     if (!d->nval) return e;
     /* rows of the held-out units are contiguous per unit; score them all */
     int nrows = 0;
@@ -201,16 +201,17 @@ static rm_eval evaluate(gpt_model *m, const rm_data *d, int *in, int *pos) {
         e.loss = obj_bt_loss(rc, rr, NULL, w, n, 0, NULL, NULL);
         e.npairs = n;
     }
-    double good = 0, tot = 0;
+    double good = 0, tot = 0, up = 0;
     for (int i = 0; i < d->nval; i++) {
         const rm_unit *u = &d->units[d->val[i]];
         if (u->kind != U_THUMB) continue;
         float x = r[u->start];
         good += u->weight * ((x > 0) == (u->label == 1) ? 1.0 : x == 0 ? 0.5 : 0.0);
         tot += u->weight;
+        up += u->weight * (u->label == 1);
         e.nthumbs++;
     }
-    if (tot > 0) e.thumbs_acc = good / tot;
+    if (tot > 0) { e.thumbs_acc = good / tot; e.thumbs_up = up / tot; }
     free(rows); free(rowid); free(rv); free(r); free(rc); free(rr); free(w);
     return e;
 }
@@ -393,7 +394,7 @@ int rm_run(const rm_opts *o) {
     rl_progress bar;
     rl_progress_start(&bar, "rm", steps);
     double t_start = rl_now();
-    rm_eval last = {NAN, NAN, NAN, NAN, 0, 0};
+    rm_eval last = {NAN, NAN, NAN, NAN, NAN, 0, 0};
     long long step = 0;
     double last_loss = NAN;
     while (step < steps && !trn_stop) {
@@ -449,7 +450,10 @@ int rm_run(const rm_opts *o) {
             rl_metrics_f(&met, "val_ece", last.ece);
             rl_metrics_f(&met, "val_bt_loss", last.loss);
             rl_metrics_i(&met, "val_pairs", last.npairs);
-            if (last.nthumbs) rl_metrics_f(&met, "val_thumbs_accuracy", last.thumbs_acc);
+            if (last.nthumbs) {
+                rl_metrics_f(&met, "val_thumbs_accuracy", last.thumbs_acc);
+                rl_metrics_f(&met, "val_thumbs_up_fraction", last.thumbs_up); /* the majority-class baseline */
+            }
             rl_metrics_end(&met);
             if (!o->quiet && !bar.is_tty) rl_info("step %lld: held-out accuracy %.4f (%d pairs), ECE %.4f", step, last.acc, last.npairs, last.ece);
         }
@@ -478,7 +482,7 @@ int rm_run(const rm_opts *o) {
         rl_info("%s at step %lld: train loss %.4f, held-out accuracy %.4f on %d pairs, ECE %.4f%s; reward mean %.3f std %.3f; %.1f s%s",
                 o->out, step, last_loss, last.acc, last.npairs, last.ece,
                 last.nthumbs ? "" : "", mean, std, rl_now() - t_start, trn_stop ? " (interrupted)" : "");
-    if (!o->quiet && last.nthumbs) rl_info("held-out thumbs accuracy %.4f on %d thumbs", last.thumbs_acc, last.nthumbs);
+    if (!o->quiet && last.nthumbs) rl_info("held-out thumbs accuracy %.4f on %d thumbs (%.0f%% of them up)", last.thumbs_acc, last.nthumbs, 100 * last.thumbs_up);
     int rc = trn_stop ? 130 : 0;
     trn_sigint_restore();
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(*fs[i]);

@@ -30,7 +30,7 @@ expect_true "sft val loss falls ($v0 -> $v1)" awk -v a="$v0" -v b="$v1" 'BEGIN {
 
 # reward model: >= 95 % held-out accuracy, calibration and normalisation logged
 expect_exit 0 "$RLHF" rm $M --model "$TMP/sft.ckpt" --records "$TMP/pairs.jsonl" --out "$TMP/rm.ckpt" \
-  --steps 400 --batch 16 --lr 1e-3 --log "$TMP/rm.jsonl" $S
+  --steps 600 --batch 16 --lr 1e-3 --log "$TMP/rm.jsonl" $S
 acc=$(last "$TMP/rm.jsonl" val_accuracy); ece=$(last "$TMP/rm.jsonl" val_ece)
 expect_true "rm held-out accuracy $acc >= 0.95" ge "$acc" 0.95
 expect_true "rm ECE $ece in [0, 0.2]" between "$ece" 0 0.2
@@ -57,7 +57,7 @@ expect_true "dpo logs both log-probs" grep -q '"logp_chosen".*"logp_rejected"' "
 
 # KTO on the same judgements as thumbs (chosen desirable, rejected undesirable)
 expect_exit 0 "$RLHF" kto $M --model "$TMP/sft.ckpt" --records "$TMP/pairs.jsonl" --out "$TMP/kto.ckpt" \
-  --steps 500 --batch 8 --lr 5e-4 --beta 0.3 --eval-every 250 --kl-tokens 12 --log "$TMP/kto.jsonl" $S
+  --steps 700 --batch 8 --lr 5e-4 --beta 0.3 --eval-every 350 --kl-tokens 12 --log "$TMP/kto.jsonl" $S
 p0=$(first "$TMP/kto.jsonl" val_pref_prob); p1=$(last "$TMP/kto.jsonl" val_pref_prob)
 a1=$(last "$TMP/kto.jsonl" val_pref_accuracy); kl=$(last "$TMP/kto.jsonl" val_kl_sampled)
 expect_true "kto starts indifferent (prob $p0)" between "$p0" 0.35 0.65
