@@ -84,6 +84,15 @@ ifneq ($(MISSING),)
 endif
 	@echo "features: openmp=$(HAVE_OPENMP) openblas=$(HAVE_OPENBLAS) sqlite=$(HAVE_SQLITE) libmicrohttpd=$(HAVE_MHD) jansson=$(HAVE_JANSSON) libsodium=$(HAVE_SODIUM) zlib=$(HAVE_ZLIB) mpi=$(HAVE_MPI) cuda=$(HAVE_CUDA)"
 
+# The git commit recorded in every checkpoint's provenance (src/model/ckpt_secure.c):
+# $(BUILD)/gen/rl_git.h is rewritten only when the commit (or dirtiness) changes.
+GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD -- 2>/dev/null && echo -dirty)
+override CFLAGS += -I$(BUILD)/gen
+.PHONY: FORCE
+$(BUILD)/gen/rl_git.h: FORCE
+	@mkdir -p $(dir $@); echo '#define RL_GIT_COMMIT "$(GIT_COMMIT)"' > $@.tmp; cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(BUILD)/src/model/ckpt_secure.o: $(BUILD)/gen/rl_git.h
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@

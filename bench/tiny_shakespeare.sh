@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 "$RLHF" data prepare --tokenizer "$OUT/tok.bin" --input "$SHARED/data/tinyshakespeare.txt" --out "$OUT/data" --quiet
 "$ROOT/build/tools/unigram_baseline" "$OUT/data"
 # Ctrl-C (SIGINT) after SECS seconds: the trainer writes its checkpoint and stops.
-timeout -s INT "$SECS" "$RLHF" pretrain --data "$OUT/data" --config tiny --steps ${STEPS:-3000} --batch 8 --seq 256 --lr 2e-3 \
+timeout -s INT "$SECS" "$RLHF" pretrain --data "$OUT/data" --config tiny --steps ${STEPS:-3000} --batch ${B:-8} --seq ${T:-256} --lr 2e-3 \
     --eval-every 100 --eval-batches 10 --out "$OUT/tiny.ckpt" --log "$OUT/tiny.jsonl" --threads ${THREADS:-2}
 grep val_loss "$OUT/tiny.jsonl" | tail -n 3
 for s in 1 2 3; do

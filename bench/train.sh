@@ -56,7 +56,10 @@ ck=""
 for cfg in $CONFIGS; do [ "$cfg" = small ] && ck="$TMP/small.ckpt"; done
 [ -z "$ck" ] && for cfg in $CONFIGS; do ck="$TMP/$cfg.ckpt"; done
 for n in 1 16; do
-  "$RLHF" sample --model "$ck" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 200 --no-stop --n $n \
-      --threads "$THREADS" --temperature 1 > /dev/null 2> "$TMP/sample.err"
-  echo "sampling ($(basename "$ck" .ckpt)), batch $n: $(grep -o '[0-9]* tokens/s' "$TMP/sample.err")"
+  for prec in fp32 half; do
+    flag=""; [ $prec = half ] && flag="--half"
+    "$RLHF" sample --model "$ck" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 200 --no-stop --n $n $flag \
+        --threads "$THREADS" --temperature 1 > /dev/null 2> "$TMP/sample.err"
+    echo "sampling ($(basename "$ck" .ckpt), $prec weights), batch $n: $(grep -o '[0-9]* tokens/s' "$TMP/sample.err")"
+  done
 done

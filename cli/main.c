@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cli.h"
 #include "../src/base/log.h"
+#include "../src/model/ckpt_secure.h"
 
 const char *rl_version = "0.1.0";
 
@@ -75,5 +76,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rlhf: unknown command '%s'; see 'rlhf --help'\n", argv[1]);
         return 2;
     }
-    return commands[best].fn(argc - 1 - best_k, argv + 1 + best_k);
+    /* provenance of any checkpoint this command writes (ckpt_secure.h) */
+    ckpt_prov_begin(commands[best].words, argc - 1 - best_k, argv + 1 + best_k, rl_version);
+    int rc = commands[best].fn(argc - 1 - best_k, argv + 1 + best_k);
+    ckpt_secure_reset();   /* wipes any key held for checkpoints */
+    return rc;
 }

@@ -4,13 +4,15 @@
 #include "../src/base/flags.h"
 #include "../src/base/log.h"
 #include "../src/dist/dist.h"
+#include "../src/base/seal.h"
 #include "../src/kernels/ops.h"
 #include "../src/train/pretrain.h"
 
 int cmd_pretrain(int argc, char **argv) {
     static pretrain_opts o;
     static long long seed;
-    static int threads;
+    static int threads, enc;
+    static const char *sk, *vk, *kf, *pe;
     static rl_flag flags[] = {
         {"data", RL_FLAG_STRING, &o.data_dir, NULL, 0, 0, NULL, "token-data directory from 'rlhf data prepare'"},
         {"out", RL_FLAG_STRING, &o.out, NULL, 0, 0, NULL, "checkpoint to write (atomically; also every --ckpt-every steps and on Ctrl-C)"},
@@ -45,10 +47,13 @@ int cmd_pretrain(int argc, char **argv) {
         {"zero", RL_FLAG_BOOL, &o.zero, "0", 0, 0, NULL, "under mpirun: ZeRO-1, shard the AdamW moments across ranks (same results, less memory)"},
         {"dist-check-every", RL_FLAG_I64, &o.dist_check_every, "0", 0, 1e12, NULL, "under mpirun: check every K steps that all ranks hold bitwise equal weights (0 = off)"},
         {"dist-timeout", RL_FLAG_FLOAT, &o.dist_timeout, "600", 0, 1e7, NULL, "under mpirun: end the job when a collective waits this many seconds (a stuck rank; 0 = wait forever)"},
+        CLI_CKPT_WRITE_FLAGS(sk, enc),
+        CLI_CKPT_LOAD_FLAGS(vk, kf, pe),
     };
     int rc = rl_flags_parse("pretrain", "Pretrain a GPT-2 on token shards (AdamW, warm-up + cosine, checkpoints, resume).",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("pretrain", sk, vk, kf, pe, enc)) return 1;
     if (!o.resume[0]) o.resume = NULL;
     if (!o.log_path[0]) o.log_path = NULL;
     o.seed = (unsigned long long)seed;

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "../src/base/flags.h"
 #include "../src/base/log.h"
+#include "../src/base/seal.h"
 #include "../src/kernels/ops.h"
 #include "../src/model/checkpoint.h"
 #include "../src/model/sampler.h"
@@ -38,6 +39,7 @@ int cmd_sample(int argc, char **argv) {
     static int max_tokens, top_k, n, threads, json, no_bos, no_stop, half, quiet;
     static double temperature, top_p;
     static long long seed;
+    static const char *vk, *kf, *pe;
     static rl_flag flags[] = {
         {"model", RL_FLAG_STRING, &model, NULL, 0, 0, NULL, "checkpoint from 'rlhf pretrain' (or a later stage)"},
         {"tokenizer", RL_FLAG_STRING, &tokp, NULL, 0, 0, NULL, "tokenizer file the model was trained with"},
@@ -54,10 +56,12 @@ int cmd_sample(int argc, char **argv) {
         {"no-bos", RL_FLAG_BOOL, &no_bos, "0", 0, 0, NULL, "do not start the prompt with the document separator token"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no speed summary on stderr"},
+        CLI_CKPT_LOAD_FLAGS(vk, kf, pe),
     };
     int rc = rl_flags_parse("sample", "Generate text from a checkpoint (KV cache, batched; streams when --n 1).", flags,
                             RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("sample", NULL, vk, kf, pe, 0)) return 1;
     ops_set_threads(threads);
     tok_tokenizer *t = NULL;
     if (tok_load(&t, tokp) != RL_OK) { fprintf(stderr, "rlhf sample: %s\n", rl_error()); return 1; }
