@@ -59,7 +59,7 @@ expect_exit 0 $MPI "$RLHF" pretrain $S --batch 2 --out "$TMP/z.ckpt" --log "$TMP
 expect_out "ZeRO-1"
 losses "$TMP/z.jsonl" > "$TMP/lz"
 expect_true "ZeRO-1 losses equal plain data parallel bit for bit" cmp -s "$TMP/l2" "$TMP/lz"
-expect_true "ZeRO-1 checkpoint (weights + gathered moments) equals plain" cmp -s "$TMP/two.ckpt" "$TMP/z.ckpt"
+expect_true "ZeRO-1 checkpoint (weights + gathered moments) equals plain" "$RLHF_BUILD/tools/ckpt_cmp" "$TMP/two.ckpt" "$TMP/z.ckpt"
 
 # ---- resume across world sizes ------------------------------------------------
 # MPI checkpoint at step 10 -> one process (batch 4) to step 20
@@ -81,7 +81,7 @@ expect_exit 0 $MPI "$RLHF" pretrain $S --batch 2 --out "$TMP/r.ckpt" --log "$TMP
 expect_exit 0 $MPI "$RLHF" pretrain $S --batch 2 --out "$TMP/r.ckpt" --log "$TMP/r.jsonl" --resume "$TMP/r.ckpt" --quiet
 losses "$TMP/r.jsonl" > "$TMP/lr"
 expect_true "resume under mpirun: losses equal the straight run bit for bit" cmp -s "$TMP/l2" "$TMP/lr"
-expect_true "resume under mpirun: final checkpoint equals the straight run" cmp -s "$TMP/two.ckpt" "$TMP/r.ckpt"
+expect_true "resume under mpirun: final checkpoint equals the straight run" "$RLHF_BUILD/tools/ckpt_cmp" "$TMP/two.ckpt" "$TMP/r.ckpt"
 # a global batch that does not match is refused, with a hint
 expect_exit 1 $MPI "$RLHF" pretrain $S --batch 4 --out "$TMP/x.ckpt" --resume "$TMP/m10.ckpt" --quiet
 expect_out "global batch"
