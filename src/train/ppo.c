@@ -137,19 +137,15 @@ static void head_backward(gpt_model *m, int B, int T, const float *dv, int *pos,
     }
 }
 
-/* Writes dLoss/dlogits over m->a.logits (B,T,V) for the policy-gradient term
- * dlogp (B,T) plus an entropy bonus -ent_coef * (token-mean entropy over mask):
- *   dz_j = dlogp (1[j = target] - p_j) + (ent_coef m / M) p_j (log p_j + H). */
-static void entropy_dlogits(gpt_model *m, const int *targets, const float *dlogp, const float *mask, int B, int T,
-                            double ent_coef) {
-    int V = m->cfg.V;
+void ppo_pg_entropy_dlogits(float *z_all, const float *lse_all, const int *targets, const float *dlogp, const float *mask,
+                            int N, int V, double ent_coef) {
     double M = 0;
-    for (int i = 0; i < B * T; i++) M += mask[i];
-    for (int i = 0; i < B * T; i++) {
-        float *z = m->a.logits + (size_t)i * V;
+    for (int i = 0; i < N; i++) M += mask[i];
+    for (int i = 0; i < N; i++) {
+        float *z = z_all + (size_t)i * V;
         double s = M > 0 ? ent_coef * mask[i] / M : 0;
         if (targets[i] < 0 || (dlogp[i] == 0 && s == 0)) { memset(z, 0, sizeof(float) * V); continue; }
-        double lse = m->a.lse[i], H = 0;
+        double lse = lse_all[i], H = 0;
         for (int v = 0; v < V; v++) {
             double lp = z[v] - lse;
             H -= exp(lp) * lp;
@@ -351,7 +347,7 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
                 head_backward(pol, B, T, t->mb_dv, t->mb_pos, t->mb_tmp);
             }
             if (c->ent_coef > 0) {
-                entropy_dlogits(pol, t->mb_tg, t->mb_dlogp, t->mb_mask, B, T, c->ent_coef);
+                ppo_pg_entropy_dlogits(pol->a.logits, pol->a.lse, t->mb_tg, t->mb_dlogp, t->mb_mask, B * T, V, c->ent_coef);
                 gpt_backward_end_dlogits(pol);
             } else {
                 gpt_backward_end(pol, t->mb_dlogp);

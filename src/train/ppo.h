@@ -152,6 +152,17 @@ int ppo_plan_T(const gpt_config *cfg, int max_plen, int max_new);
  * *abandoned = 1); training, once begun, completes. */
 rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, int *abandoned);
 
+/* dLoss/dlogits of a policy-gradient term plus an entropy bonus, written in
+ * place over the logits (one pass per row, so the (N,V) logits buffer is reused
+ * for the gradient; gpt_backward_end_dlogits continues from it):
+ *   z (N,V) logits in, dlogits out; lse (N) their log-sum-exp; targets (N)
+ *   (< 0: row ignored, zero gradient); dlogp (N) = dL/dlogp(target); mask (N)
+ *   dz_j = dlogp (1[j = target] - p_j) + (ent_coef m / M) p_j (log p_j + H),
+ * the second term being the gradient of -ent_coef * (mask-weighted mean entropy),
+ * M = sum(mask) (obj_entropy's convention). */
+void ppo_pg_entropy_dlogits(float *z, const float *lse, const int *targets, const float *dlogp, const float *mask,
+                            int N, int V, double ent_coef);
+
 /* ---- command-level driver (rlhf ppo) ---------------------------------------- */
 typedef struct {
     const char *policy_path, *tokenizer_path, *reward_spec, *prompts_path, *out_path;
