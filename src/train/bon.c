@@ -19,7 +19,31 @@ int bon_argmax(const float *s, int n) {
     return best;
 }
 
-/* Response text without special tokens (malloc'd). */
+/* Replaces every invalid UTF-8 sequence of s by U+FFFD (a byte-level model can
+ * stop inside a character; JSON needs valid UTF-8). Returns a new string. */
+static char *utf8_clean(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1);
+    CHECK(out, "out of memory");
+    size_t k = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        int len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        int ok = len > 0 && i + (size_t)len <= n;
+        for (int j = 1; ok && j < len; j++) ok = (p[i + j] & 0xC0) == 0x80;
+        if (ok && len >= 3) {
+            unsigned d = p[i + 1];
+            if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d > 0x8F)) ok = 0;
+        }
+        if (ok) { memcpy(out + k, p + i, (size_t)len); k += (size_t)len; i += (size_t)len; }
+        else { memcpy(out + k, "\xEF\xBF\xBD", 3); k += 3; i++; }
+    }
+    out[k] = 0;
+    return out;
+}
+
+/* Response text without special tokens (malloc'd, valid UTF-8). */
 static char *text_of(const tok_tokenizer *t, const int *ids, int n) {
     int *keep = malloc(sizeof(int) * (n > 0 ? n : 1)), k = 0;
     CHECK(keep, "out of memory");
@@ -28,7 +52,9 @@ static char *text_of(const tok_tokenizer *t, const int *ids, int n) {
     size_t len;
     CHECK_OK(tok_decode(t, keep, k, &out, &len), "decoding a response");
     free(keep);
-    return out;
+    char *clean = utf8_clean(out);
+    free(out);
+    return clean;
 }
 
 int bon_run(const bon_opts *o) {
@@ -70,6 +96,7 @@ int bon_run(const bon_opts *o) {
     fb_set_init(&sft);
     double sum_all = 0, sum_best = 0, t0 = rl_now();
     long long ntok = 0;
+    int n_empty = 0;
     for (int p0 = 0; p0 < pr.n; p0 += PB) {
         int np = pr.n - p0 < PB ? pr.n - p0 : PB, rows = np * n;
         for (int r = 0; r < rows; r++) { rp[r] = pr.ids[p0 + r / n]; rl[r] = pr.len[p0 + r / n]; }
@@ -97,7 +124,8 @@ int bon_run(const bon_opts *o) {
             rl_json_escape(escp, needp, pr.text[p0 + p]);
             printf("{\"prompt\":%s,\"response\":%s,\"reward\":%.6g,\"mean_reward\":%.6g,\"n\":%d}\n", escp, esc, s[b], mean, n);
             free(esc); free(escp);
-            if (o->sft_out) {
+            if (o->sft_out && !text[0]) n_empty++;
+            if (o->sft_out && text[0]) {
                 fb_record rec = fb_record_init(FB_DEMO);
                 chat_turn turn = {CHAT_ROLE_USER, pr.text[p0 + p]};
                 const char *resp[1] = {text};
@@ -120,6 +148,7 @@ int bon_run(const bon_opts *o) {
     }
     fflush(stdout);
     double dt = rl_now() - t0;
+    if (n_empty) rl_warn("%d prompts whose best answer is empty were left out of the SFT set\nan empty demonstration teaches nothing", n_empty);
     if (o->sft_out) CHECK_OK(fb_export_jsonl(&sft, o->sft_out), "writing %s", o->sft_out);
     if (!o->quiet) {
         rl_info("best-of-%d over %d prompts: mean reward %.4f (all samples) -> %.4f (best); analytic KL log n - (n-1)/n = %.4f nats",
