@@ -394,7 +394,12 @@ static const ops_table fast_table = {
 
 /* ---- table lookup, threads, BLAS core -------------------------------------- */
 
+/* Set once threads are configured, so the lazy default in ops_get never
+ * overrides an explicit ops_set_threads (a command's --threads). */
+static int g_threads_init;
+
 void ops_set_threads(int n) {
+    g_threads_init = 1;
 #ifdef _OPENMP
     if (n <= 0) {
         const char *e = getenv("OMP_NUM_THREADS");
@@ -413,8 +418,7 @@ void ops_set_threads(int n) {
 int ops_threads(void) { return g_threads; }
 
 const ops_table *ops_get(const char *name) {
-    static int init;
-    if (!init) { init = 1; ops_set_threads(0); }
+    if (!g_threads_init) ops_set_threads(0);
     if (!name) return NULL;
     if (!strcmp(name, "ref")) return ops_ref_table();
     if (!strcmp(name, "fast")) return &fast_table;
