@@ -4,7 +4,7 @@
 #
 #   sh bench/ppo.sh [WORK_DIR]
 #   env: RLHF (build/rlhf), RLHF_SHARED (../shared), CONFIG (tiny), PROMPTS_PER_STEP (16),
-#        MAX_NEW (64), MINIBATCH (8), EPOCHS (4), ITERS (3), THREADS (0 = all cores),
+#        MAX_NEW (64), MINIBATCH (8), EPOCHS (4), ITERS (3), THREADS (1; 0 = all cores),
 #        REWARD (word:the; e.g. rm:PATH for a reward model so scoring costs a forward),
 #        ALGO (ppo)
 #
@@ -22,7 +22,7 @@ MAX_NEW=${MAX_NEW:-64}
 MB=${MINIBATCH:-8}
 EPOCHS=${EPOCHS:-4}
 ITERS=${ITERS:-3}
-THREADS=${THREADS:-0}
+THREADS=${THREADS:-1}
 REWARD=${REWARD:-word:the}
 ALGO=${ALGO:-ppo}
 mkdir -p "$W"
