@@ -92,8 +92,8 @@ static rl_status load_rm(rm_model *rm, const char *path, const tok_tokenizer *to
     rm->mean = 0;
     rm->std = 1;
 #ifdef CKPT_META_MAX
-    const char *kind = ckpt_meta_get(&info.meta, "kind");
-    if (kind && strcmp(kind, "reward") != 0)
+    const char *kind = ckpt_meta_kind(&info.meta);
+    if (strcmp(kind, "reward") != 0)
         return rl_fail(RL_EFORMAT, "%s is a '%s' checkpoint, not a reward model (train one with 'rlhf rm')", path, kind);
     const char *mu = ckpt_meta_get(&info.meta, "reward.mean"), *sd = ckpt_meta_get(&info.meta, "reward.std");
     if (mu) rm->mean = strtod(mu, NULL);

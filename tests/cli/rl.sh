@@ -80,6 +80,16 @@ n=$(wc -l <"$TMP/c.jsonl")
 expect_exit 0 "$RLHF" ppo $A $K --out "$TMP/c.ckpt" --steps $((n + 1)) --resume --log "$TMP/c.jsonl"
 expect_true "resumed after Ctrl-C: one more row" test "$(wc -l <"$TMP/c.jsonl")" -eq $((n + 1))
 
+# a reward model from `rlhf rm` as the reward, the value network's start, and an ensemble
+printf '{"prompt": "the king", "chosen": "the the lord", "rejected": "no"}\n{"prompt": "what say you", "chosen": "the king", "rejected": "nay"}\n{"prompt": "good lord", "chosen": "the end", "rejected": "go"}\n' >"$TMP/pairs.jsonl"
+"$RLHF" rm --model "$TMP/lm.ckpt" --tokenizer "$TMP/tok.bin" --records "$TMP/pairs.jsonl" --out "$TMP/rm.ckpt" --steps 2 --seq 32 --batch 2 --quiet >/dev/null 2>&1
+expect_true "rm trained" test -s "$TMP/rm.ckpt"
+expect_exit 0 "$RLHF" ppo $A --reward "rm:$TMP/rm.ckpt" --value-init "$TMP/rm.ckpt" --out "$TMP/rmp.ckpt" --steps 1 --log "$TMP/rmp.jsonl"
+expect_true "scoring time logged" grep -q t_score "$TMP/rmp.jsonl"
+expect_exit 0 "$RLHF" bon $B --reward "ensemble:var=0.5:$TMP/rm.ckpt,$TMP/rm.ckpt" --n 2 --quiet
+expect_exit 1 "$RLHF" ppo $A --reward "rm:$TMP/lm.ckpt" --out "$TMP/x.ckpt"
+expect_out "not a reward model"
+
 # best-of-n
 "$RLHF" bon $B --reward word:the --n 4 --sft-out "$TMP/sft.jsonl" --quiet >"$TMP/bon.jsonl" 2>"$TMP/bon.err"
 expect_true "bon exit 0" test $? -eq 0

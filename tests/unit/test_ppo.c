@@ -10,6 +10,9 @@
 #include "../../src/base/log.h"
 #include "../../src/train/ppo.h"
 #include "../../src/train/reward.h"
+#include "../../src/train/rm.h"
+#include "../../src/model/checkpoint.h"
+#include <unistd.h>
 
 /* A very small GPT from scratch: V 16 tokens, near-uniform at initialisation. */
 #define TV 16
@@ -245,6 +248,88 @@ TEST(pg_entropy_dlogits_matches_objectives) {
     double worst = 0;
     for (int i = 0; i < N * V; i++) worst = fmax(worst, fabs(z[i] - ref[i]));
     EXPECT_MSG(worst < 1e-6, "max |fused - objectives| = %g", worst);
+}
+
+/* rm:PATH scores exactly like the reward-model trainer's own scorer (rm_score,
+ * used by `rlhf score`): same last-token position, same normalisation from the
+ * checkpoint metadata; an LM checkpoint is refused as a reward. */
+TEST(rm_reward_matches_rm_scorer) {
+    const char *text = "the king said to the lord that the day is long and the night is longer still";
+    tok_tokenizer *tok = NULL;
+    size_t len = strlen(text);
+    tok_train_opts to = {300, 1, 0};
+    REQUIRE(tok_train(&tok, &text, &len, 1, &to) == RL_OK);
+    char dir[] = "/tmp/rl_test_rmXXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char tokp[64], rmp[64], lmp[64];
+    snprintf(tokp, sizeof tokp, "%s/tok.bin", dir);
+    snprintf(rmp, sizeof rmp, "%s/rm.ckpt", dir);
+    snprintf(lmp, sizeof lmp, "%s/lm.ckpt", dir);
+    REQUIRE(tok_save(tok, tokp) == RL_OK);
+    char tid[65];
+    tok_identity(tok, tid);
+    gpt_config cfg = {1, 2, 32, tok_vocab_size(tok), 64};
+    gpt_model m;
+    REQUIRE(gpt_init(&m, &cfg, 1, 8, NULL, 3) == RL_OK);
+    m.w.headb[0] = 0.25f;
+    for (int c = 0; c < 32; c++) m.w.headw[c] = 0.1f * (float)((c % 7) - 3);
+    ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    ckpt_meta_set(&meta, "kind", "reward");
+    ckpt_meta_set(&meta, "reward.mean", "0.3");
+    ckpt_meta_set(&meta, "reward.std", "1.7");
+    REQUIRE(ckpt_save_meta(rmp, &m, tid, NULL, NULL, &meta) == RL_OK);
+    REQUIRE(ckpt_save(lmp, &m, tid, NULL, NULL) == RL_OK);
+    gpt_free(&m);
+    /* the same (prompt, response) as tokens (ours) and as text (the scorer's) */
+    const char *prompts[2] = {"the king said", "is the night long"}, *resps[2] = {"the lord", "longer still"};
+    int *ids[2] = {NULL, NULL}, nid[2] = {0, 0}, *rid[2] = {NULL, NULL}, nr[2] = {0, 0};
+    int bos = tok_special(tok, "<|bos|>"), user = tok_special(tok, "<|user|>"), end = tok_special(tok, "<|end|>"),
+        asst = tok_special(tok, "<|assistant|>");
+    reward_item it[2];
+    for (int i = 0; i < 2; i++) {
+        ids[i] = malloc(sizeof(int) * 2);
+        ids[i][0] = bos; ids[i][1] = user; nid[i] = 2;
+        REQUIRE(tok_encode(tok, prompts[i], strlen(prompts[i]), 0, &ids[i], &nid[i]) == RL_OK);
+        ids[i] = realloc(ids[i], sizeof(int) * (nid[i] + 2));
+        ids[i][nid[i]++] = end; ids[i][nid[i]++] = asst;
+        REQUIRE(tok_encode(tok, resps[i], strlen(resps[i]), 0, &rid[i], &nr[i]) == RL_OK);
+        rid[i] = realloc(rid[i], sizeof(int) * (nr[i] + 1));
+        rid[i][nr[i]++] = end;
+        it[i] = (reward_item){ids[i], nid[i], rid[i], nr[i]};
+    }
+    reward_fn *r = NULL;
+    REQUIRE(reward_open(&r, (char[80]){0} , tok, 2, 64, NULL) == RL_EINVAL); /* empty spec */
+    char spec[200];
+    snprintf(spec, sizeof spec, "rm:%s", rmp);
+    REQUIRE(reward_open(&r, spec, tok, 2, 64, NULL) == RL_OK);
+    float ours[2], raw[2], norm[2];
+    EXPECT(reward_score(r, it, 2, ours, NULL) == RL_OK);
+    reward_close(r);
+    rm_scorer sc;
+    REQUIRE(rm_scorer_open(&sc, rmp, tokp, 2, NULL) == RL_OK);
+    chat_turn t0 = {CHAT_ROLE_USER, prompts[0]}, t1 = {CHAT_ROLE_USER, prompts[1]};
+    const chat_turn *turns[2] = {&t0, &t1};
+    int nturns[2] = {1, 1};
+    EXPECT(rm_score(&sc, turns, nturns, resps, 2, raw, norm) == RL_OK);
+    rm_scorer_close(&sc);
+    for (int i = 0; i < 2; i++) {
+        EXPECT_NEAR(ours[i], norm[i], 1e-5);
+        EXPECT_NEAR(norm[i], (raw[i] - 0.3) / 1.7, 1e-5);
+    }
+    /* ensemble of the same model twice: mean = min = the single score, std penalty 0 */
+    snprintf(spec, sizeof spec, "ensemble:std=2:%s,%s", rmp, rmp);
+    REQUIRE(reward_open(&r, spec, tok, 2, 64, NULL) == RL_OK);
+    float ens[2];
+    EXPECT(reward_score(r, it, 2, ens, NULL) == RL_OK);
+    EXPECT_NEAR(ens[0], ours[0], 1e-6);
+    reward_close(r);
+    snprintf(spec, sizeof spec, "rm:%s", lmp);
+    EXPECT(reward_open(&r, spec, tok, 2, 64, NULL) == RL_EFORMAT); /* kind lm */
+    EXPECT(strstr(rl_error(), "not a reward model") != NULL);
+    for (int i = 0; i < 2; i++) { free(ids[i]); free(rid[i]); }
+    tok_free(tok);
+    unlink(tokp); unlink(rmp); unlink(lmp); rmdir(dir);
 }
 
 TEST_MAIN()
