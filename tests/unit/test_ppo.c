@@ -30,6 +30,9 @@ typedef struct {
 
 static void rig_open(rig *g, ppo_config *c, const char *spec) {
     memset(g, 0, sizeof *g);
+    /* one thread: these models are far too small to gain from more, and OpenMP
+     * barriers on a busy 2-core machine cost 10x (measured) */
+    ops_set_threads(1);
     gpt_config cfg = {1, 2, 32, TV, 32};
     int maxp = 3;
     int Tp = ppo_plan_T(&cfg, maxp, c->max_new);
