@@ -28,6 +28,8 @@ typedef struct {
     int pl[4];
 } rig;
 
+static const ops_table *g_ops; /* NULL = fast */
+
 static void rig_open(rig *g, ppo_config *c, const char *spec) {
     memset(g, 0, sizeof *g);
     /* one thread: these models are far too small to gain from more, and OpenMP
@@ -36,15 +38,15 @@ static void rig_open(rig *g, ppo_config *c, const char *spec) {
     gpt_config cfg = {1, 2, 32, TV, 32};
     int maxp = 3;
     int Tp = ppo_plan_T(&cfg, maxp, c->max_new);
-    CHECK_OK(gpt_init(&g->pol, &cfg, c->minibatch, Tp, NULL, 7), "init");
-    CHECK_OK(gpt_init(&g->ref, &cfg, c->minibatch, Tp, NULL, 7), "init");
+    CHECK_OK(gpt_init(&g->pol, &cfg, c->minibatch, Tp, g_ops, 7), "init");
+    CHECK_OK(gpt_init(&g->ref, &cfg, c->minibatch, Tp, g_ops, 7), "init");
     optim_group grp[GPT_NUM_TENSORS];
     int ng = gpt_param_groups(&g->pol, grp, 0);
     CHECK_OK(optim_adamw_init(&g->opt, g->pol.num_params, grp, ng, 0.9f, 0.95f, 1e-8f, 0.0f), "adam");
     gpt_model *val = NULL;
     optim_adamw *vopt = NULL;
     if (c->algo == PPO_ALGO_PPO && c->separate_value) {
-        CHECK_OK(gpt_init(&g->val, &cfg, c->minibatch, Tp, NULL, 7), "init");
+        CHECK_OK(gpt_init(&g->val, &cfg, c->minibatch, Tp, g_ops, 7), "init");
         ng = gpt_param_groups(&g->val, grp, 0);
         CHECK_OK(optim_adamw_init(&g->vopt, g->val.num_params, grp, ng, 0.9f, 0.95f, 1e-8f, 0.0f), "adam");
         val = &g->val;
@@ -121,7 +123,8 @@ TEST(rewards_programmatic) {
  * agree with them to float rounding. The rewards/advantages are rebuilt here
  * from the trainer's arrays with a plain loop (score at the last response
  * token, -beta*kl elsewhere, GAE backwards). */
-TEST(ppo_logprobs_and_gae_wiring) {
+static void logprob_check(const char *kernels) {
+    g_ops = ops_get(kernels);
     ppo_config c;
     small_config(&c, PPO_ALGO_PPO);
     c.whiten_adv = 0;
@@ -136,7 +139,7 @@ TEST(ppo_logprobs_and_gae_wiring) {
     REQUIRE(ppo_step(&g.tr, &st, NULL, &ab) == RL_OK && !ab);
     EXPECT_MSG(st.first_ratio_dev == 0.0, "first-minibatch ratio deviates from 1 by %g", st.first_ratio_dev);
     EXPECT_MSG(st.logp_diff <= 1e-6, "sampler vs forward log-prob max diff %g", st.logp_diff);
-    printf("  sampler vs training-forward log-prob max |diff| = %.3g\n", st.logp_diff);
+    printf("  %s kernels: sampler vs training-forward log-prob max |diff| = %.3g\n", kernels, st.logp_diff);
     ppo_trainer *t = &g.tr;
     const sampler_result *res = &t->sw.res;
     int R = t->R, T = 1;
@@ -168,6 +171,12 @@ TEST(ppo_logprobs_and_gae_wiring) {
     EXPECT(bad_ret == 0);
     EXPECT(kl_abs > 0); /* the KL term was exercised */
     rig_close(&g);
+    g_ops = NULL;
+}
+
+TEST(ppo_logprobs_and_gae_wiring) {
+    logprob_check("fast");
+    logprob_check("ref");
 }
 
 /* Runs `steps` iterations; returns the mean reward of the first step and of the
