@@ -6,6 +6,7 @@
 #   sh scripts/rl_e2e.sh [OUT_DIR]        (RLHF=build/rlhf, RLHF_SHARED=../shared)
 #   STEPS=80 LAYERS=2 CHANNELS=64 PRETRAIN_STEPS=150 ... override the sizes
 #   (LAYERS=4 HEADS=4 CHANNELS=256 is the `tiny` config; several times slower)
+#   RUNS="ppo grpo" runs a subset
 #
 # Runs: PPO with the adaptive KL controller (target KL_TARGET nats), RLOO and
 # GRPO (k = 4) with the same controller, and PPO with the KL coefficient at 0.
@@ -50,7 +51,12 @@ run() { # name, flags...
   ' "$OUT/$name.jsonl"
 }
 echo "rl_e2e: model L$LAYERS C$CHANNELS, $STEPS iterations each, reward +1 per 'the' in 24 tokens, KL target $KL_TARGET nats"
-run ppo --algo ppo --prompts-per-step 16 $KL
-run rloo --algo rloo --k 4 --prompts-per-step 4 $KL
-run grpo --algo grpo --k 4 --prompts-per-step 4 --epochs 2 $KL
-run ppo-kl0 --algo ppo --prompts-per-step 16 --kl-coef 0
+for r in ${RUNS:-ppo rloo grpo ppo-kl0}; do
+  case $r in
+    ppo) run ppo --algo ppo --prompts-per-step 16 $KL ;;
+    rloo) run rloo --algo rloo --k 4 --prompts-per-step 4 $KL ;;
+    grpo) run grpo --algo grpo --k 4 --prompts-per-step 4 --epochs 2 $KL ;;
+    ppo-kl0) run ppo-kl0 --algo ppo --prompts-per-step 16 --kl-coef 0 ;;
+    *) echo "unknown run $r (ppo rloo grpo ppo-kl0)"; exit 2 ;;
+  esac
+done
