@@ -66,6 +66,12 @@ static void gemm_fallback(int ta, int tb, int M, int N, int K, float alpha, cons
     gemm_fallback((ta), (tb), (M), (N), (K), (alpha), (A), (lda), (Bm), (ldb), (beta), (Cm), (ldc))
 #endif
 
+/* Below this many elements a pointwise/row op runs on the calling thread: a
+ * parallel region costs a thread wake-up (tens of microseconds with the
+ * passive wait policy), more than the work. Decoding one token calls ~10 such
+ * ops per layer on vectors of C or 4C floats. */
+#define PAR_MIN 32768
+
 /* [lo, hi) of n items for thread `i` of `nt` (contiguous, near-equal blocks). */
 static inline void split_range(int n, int i, int nt, int *lo, int *hi) {
     int q = n / nt, r = n % nt;
@@ -100,7 +106,7 @@ static inline float fast_expf(float x) {
 
 static void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
     int N = B * T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *o = out + (size_t)n * C;
         const float *e = wte + (size_t)inp[n] * C, *p = wpe + (size_t)(n % T) * C;
@@ -113,7 +119,7 @@ static void encoder_forward(float *out, const int *inp, const float *wte, const 
  * instead of a slice of positions. */
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C) {
     int N = B * T;
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C >= PAR_MIN)
     {
         int lo, hi;
         split_range(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
@@ -128,7 +134,7 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 /* ---- layernorm ------------------------------------------------------------- */
 
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float m = 0, v = 0;
@@ -153,7 +159,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
                                const float *mean, const float *rstd, int N, int C) {
     if (C > LN_MAXC || g_threads > LN_MAXTHREADS) { ops_ref_table()->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C); return; }
     float *parts_w[LN_MAXTHREADS], *parts_b[LN_MAXTHREADS];
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C >= PAR_MIN)
     {
         /* per-thread partial sums of dw, db (no allocation: C <= LN_MAXC) */
         float pdw[LN_MAXC], pdb[LN_MAXC];
@@ -340,7 +346,7 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); }
 
 static void gelu_forward(float *out, const float *inp, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + fast_tanhf(GELU_K * (x + 0.044715f * x * x * x)));
@@ -348,7 +354,7 @@ static void gelu_forward(float *out, const float *inp, int n) {
 }
 
 static void gelu_backward(float *dinp, const float *inp, const float *dout, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) {
         float x = inp[i], th = fast_tanhf(GELU_K * (x + 0.044715f * x * x * x));
         float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
@@ -357,19 +363,19 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, int 
 }
 
 static void residual_forward(float *out, const float *a, const float *b, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 static void residual_backward(float *da, float *db, const float *dout, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
 }
 
 /* ---- log-softmax + cross-entropy (fused) ----------------------------------- */
 
 static void logsoftmax_forward(float *lse, float *logp, const float *logits, const int *targets, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * V >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float mx = -INFINITY, s = 0;
@@ -384,7 +390,7 @@ static void logsoftmax_forward(float *lse, float *logp, const float *logits, con
 
 static void logsoftmax_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
                                 const float *dlogp, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * V >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float *dx = dlogits + (size_t)n * V;
