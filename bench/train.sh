@@ -63,3 +63,12 @@ for n in 1 16; do
     echo "sampling ($(basename "$ck" .ckpt), $prec weights), batch $n: $(grep -o '[0-9]* tokens/s' "$TMP/sample.err")"
   done
 done
+for cfg in $CONFIGS; do
+  [ "$cfg" = gpt2 ] || continue
+  for prec in fp32 half; do
+    flag=""; [ $prec = half ] && flag="--half"
+    "$RLHF" sample --model "$TMP/gpt2.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 100 --no-stop $flag \
+        --threads "$THREADS" --temperature 1 > /dev/null 2> "$TMP/sample.err"
+    echo "sampling (gpt2, $prec weights), batch 1: $(grep -o '[0-9]* tokens/s' "$TMP/sample.err")"
+  done
+done

@@ -34,7 +34,7 @@ static char *row_text(const tok_tokenizer *t, const int *ids, int n) {
 }
 
 int cmd_sample(int argc, char **argv) {
-    static const char *model, *tokp, *prompt;
+    static const char *model, *tokp, *prompt, *prompt_file;
     static int max_tokens, top_k, n, threads, json, no_bos, no_stop, half, quiet;
     static double temperature, top_p;
     static long long seed;
@@ -42,6 +42,7 @@ int cmd_sample(int argc, char **argv) {
         {"model", RL_FLAG_STRING, &model, NULL, 0, 0, NULL, "checkpoint from 'rlhf pretrain' (or a later stage)"},
         {"tokenizer", RL_FLAG_STRING, &tokp, NULL, 0, 0, NULL, "tokenizer file the model was trained with"},
         {"prompt", RL_FLAG_STRING, &prompt, "", 0, 0, NULL, "prompt text (special tokens like <|user|> are honoured)"},
+        {"prompt-file", RL_FLAG_STRING, &prompt_file, "", 0, 0, NULL, "one prompt per line (instead of --prompt); all lines x --n decode as one batch"},
         {"max-tokens", RL_FLAG_INT, &max_tokens, "200", 1, 1000000, NULL, "tokens to generate per sample"},
         {"temperature", RL_FLAG_FLOAT, &temperature, "1.0", 0, 100, NULL, "softmax temperature (0 = greedy, deterministic)"},
         {"top-k", RL_FLAG_INT, &top_k, "0", 0, 10000000, NULL, "sample among the k most likely tokens (0 = off)"},
@@ -71,7 +72,10 @@ int cmd_sample(int argc, char **argv) {
     char tid[65];
     tok_identity(t, tid);
     int ret = 1;
-    int *ids = NULL, nids = 0;
+    enum { PROMPTS_MAX = 4096 };
+    static char *texts[PROMPTS_MAX];
+    static int *pids[PROMPTS_MAX], plens[PROMPTS_MAX];
+    int nprompts = 0;
     sampler_result res;
     memset(&res, 0, sizeof res);
     if (info.tok_id[0] && strcmp(info.tok_id, tid)) {
@@ -86,12 +90,36 @@ int cmd_sample(int argc, char **argv) {
     if (half && gpt_decode_half(&m, 1) != RL_OK) { fprintf(stderr, "rlhf sample: %s\n", rl_error()); goto out; }
     int sep = tok_special(t, "<|endoftext|>");
     if (sep < 0) sep = tok_special(t, "<|bos|>");
-    if (!no_bos && sep >= 0) { ids = malloc(sizeof(int)); ids[0] = sep; nids = 1; }
-    if (tok_encode(t, prompt, strlen(prompt), 1, &ids, &nids) != RL_OK) { fprintf(stderr, "rlhf sample: %s\n", rl_error()); goto out; }
-    if (nids == 0) { fprintf(stderr, "rlhf sample: empty prompt with --no-bos; give a --prompt\n"); ret = 2; goto out; }
-    if (nids >= m.cfg.maxT) {
-        fprintf(stderr, "rlhf sample: the prompt is %d tokens; the model's context is %d\n", nids, m.cfg.maxT);
-        goto out;
+    /* prompts: --prompt, or the lines of --prompt-file */
+    if (prompt_file[0]) {
+        FILE *f = fopen(prompt_file, "rb");
+        if (!f) { fprintf(stderr, "rlhf sample: cannot open %s\n", prompt_file); goto out; }
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &cap, f)) >= 0) {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+            if (!len) continue;
+            if (nprompts == PROMPTS_MAX) { fprintf(stderr, "rlhf sample: more than %d prompts in %s\n", PROMPTS_MAX, prompt_file); free(line); fclose(f); ret = 2; goto out; }
+            texts[nprompts++] = strdup(line);
+        }
+        free(line);
+        fclose(f);
+        if (!nprompts) { fprintf(stderr, "rlhf sample: %s has no prompts\n", prompt_file); ret = 2; goto out; }
+    } else {
+        texts[nprompts++] = strdup(prompt);
+    }
+    for (int p = 0; p < nprompts; p++) {
+        int *pi = NULL, pn = 0;
+        if (!no_bos && sep >= 0) { pi = malloc(sizeof(int)); pi[0] = sep; pn = 1; }
+        if (tok_encode(t, texts[p], strlen(texts[p]), 1, &pi, &pn) != RL_OK) { free(pi); fprintf(stderr, "rlhf sample: %s\n", rl_error()); goto out; }
+        pids[p] = pi;
+        plens[p] = pn;
+        if (pn == 0) { fprintf(stderr, "rlhf sample: empty prompt with --no-bos; give a --prompt\n"); ret = 2; goto out; }
+        if (pn >= m.cfg.maxT) {
+            fprintf(stderr, "rlhf sample: prompt %d is %d tokens; the model's context is %d\n", p, pn, m.cfg.maxT);
+            goto out;
+        }
     }
     sampler_opts o;
     sampler_opts_default(&o);
@@ -104,19 +132,20 @@ int cmd_sample(int argc, char **argv) {
         o.stop_tokens[0] = tok_special(t, "<|end|>");
         o.stop_tokens[1] = sep;
     }
-    const int **prompts = malloc(sizeof(int *) * n);
-    int *plen = malloc(sizeof(int) * n);
-    for (int i = 0; i < n; i++) { prompts[i] = ids; plen[i] = nids; }
+    int rows = nprompts * n;
+    const int **prompts = malloc(sizeof(int *) * rows);
+    int *plen = malloc(sizeof(int) * rows);
+    for (int i = 0; i < rows; i++) { prompts[i] = pids[i / n]; plen[i] = plens[i / n]; }
     stream_ctx sc = {t};
-    int stream = n == 1 && !json;
+    int stream = rows == 1 && !json;
     double t0 = rl_now();
-    rl_status st = sampler_generate(&m, prompts, plen, n, &o, &res, stream ? stream_token : NULL, &sc);
+    rl_status st = sampler_generate(&m, prompts, plen, rows, &o, &res, stream ? stream_token : NULL, &sc);
     double dt = rl_now() - t0;
     free(prompts);
     free(plen);
     if (st != RL_OK) { fprintf(stderr, "rlhf sample: %s\n", rl_error()); goto out; }
     long long total = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < rows; i++) {
         total += res.len[i];
         const int *row = res.tokens + (size_t)i * res.cap;
         if (stream) { fputc('\n', stdout); continue; }
@@ -124,12 +153,13 @@ int cmd_sample(int argc, char **argv) {
         if (!json) {
             double lp = 0;
             for (int j = 0; j < res.len[i]; j++) lp += res.logp[(size_t)i * res.cap + j];
-            printf("=== sample %d (%d tokens, log p %.2f) ===\n%s\n", i, res.len[i], lp, text ? text : "");
+            printf("=== prompt %d sample %d (%d tokens, log p %.2f) ===\n%s\n", i / n, i % n, res.len[i], lp, text ? text : "");
         } else {
             int need = rl_json_escape(NULL, 0, text ? text : "") + 1;
             char *esc = malloc((size_t)need);
             rl_json_escape(esc, need, text ? text : "");
-            printf("{\"sample\":%d,\"text\":%s,\"stopped\":%s,\"tokens\":[", i, esc, res.stopped[i] ? "true" : "false");
+            printf("{\"prompt\":%d,\"sample\":%d,\"text\":%s,\"stopped\":%s,\"tokens\":[", i / n, i % n, esc,
+                   res.stopped[i] ? "true" : "false");
             for (int j = 0; j < res.len[i]; j++) printf("%s%d", j ? "," : "", row[j]);
             printf("],\"logprobs\":[");
             for (int j = 0; j < res.len[i]; j++) printf("%s%.6g", j ? "," : "", res.logp[(size_t)i * res.cap + j]);
@@ -139,11 +169,11 @@ int cmd_sample(int argc, char **argv) {
         free(text);
     }
     fflush(stdout);
-    if (!quiet) rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d)", total, dt, total / (dt > 0 ? dt : 1e-9), n);
+    if (!quiet) rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d)", total, dt, total / (dt > 0 ? dt : 1e-9), rows);
     ret = 0;
 out:
     sampler_result_free(&res);
-    free(ids);
+    for (int p = 0; p < nprompts; p++) { free(texts[p]); free(pids[p]); texts[p] = NULL; pids[p] = NULL; }
     gpt_free(&m);
     tok_free(t);
     return ret;

@@ -66,6 +66,12 @@ static void gemm_fallback(int ta, int tb, int M, int N, int K, float alpha, cons
     gemm_fallback((ta), (tb), (M), (N), (K), (alpha), (A), (lda), (Bm), (ldb), (beta), (Cm), (ldc))
 #endif
 
+/* Below this many elements a pointwise/row op runs on the calling thread: a
+ * parallel region costs a thread wake-up (tens of microseconds with the
+ * passive wait policy), more than the work. Decoding one token calls ~10 such
+ * ops per layer on vectors of C or 4C floats. */
+#define PAR_MIN 32768
+
 /* [lo, hi) of n items for thread `i` of `nt` (contiguous, near-equal blocks). */
 static inline void split_range(int n, int i, int nt, int *lo, int *hi) {
     int q = n / nt, r = n % nt;
@@ -100,7 +106,7 @@ static inline float fast_expf(float x) {
 
 static void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
     int N = B * T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *o = out + (size_t)n * C;
         const float *e = wte + (size_t)inp[n] * C, *p = wpe + (size_t)(n % T) * C;
@@ -113,7 +119,7 @@ static void encoder_forward(float *out, const int *inp, const float *wte, const 
  * instead of a slice of positions. */
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C) {
     int N = B * T;
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C >= PAR_MIN)
     {
         int lo, hi;
         split_range(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
@@ -128,7 +134,7 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 /* ---- layernorm ------------------------------------------------------------- */
 
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float m = 0, v = 0;
@@ -153,7 +159,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
                                const float *mean, const float *rstd, int N, int C) {
     if (C > LN_MAXC || g_threads > LN_MAXTHREADS) { ops_ref_table()->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C); return; }
     float *parts_w[LN_MAXTHREADS], *parts_b[LN_MAXTHREADS];
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C >= PAR_MIN)
     {
         /* per-thread partial sums of dw, db (no allocation: C <= LN_MAXC) */
         float pdw[LN_MAXC], pdb[LN_MAXC];
@@ -268,9 +274,12 @@ static void matmul_backward(float *dinp, float *dw, float *dbias, const float *d
 
 /* ---- attention ------------------------------------------------------------- */
 
-/* Per (b, h): S = scale Q K^T (T,T) by sgemm on strided views, causal softmax
- * row by row (entries t2 > t set to 0), then O = A V. The full square S costs
- * 2x the causal flops but runs at sgemm speed, far above hand loops. */
+/* Per (b, h): S = scale Q K^T by sgemm on strided views of qkv, causal softmax
+ * row by row (entries t2 > t set to 0), then O = A V. Rows go in blocks of
+ * ATT_BLOCK: a block of rows only needs the keys up to its last row, so the
+ * products skip most of the masked upper triangle (with 64-row blocks at
+ * T=256, 62.5% of the square is computed instead of 100%; causal needs 50%). */
+#define ATT_BLOCK 64
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
@@ -279,18 +288,21 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
         for (int h = 0; h < NH; h++) {
             const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
             float *a = att + ((size_t)b * NH + h) * T * T;
-            GEMM(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
-            for (int t = 0; t < T; t++) {
-                float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0;
-                for (int t2 = 0; t2 <= t; t2++) mx = r[t2] > mx ? r[t2] : mx;
+            for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+                int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, nr = r1 - r0; /* rows [r0,r1), keys [0,r1) */
+                GEMM(0, 1, nr, r1, hs, scale, q + (size_t)r0 * C3, C3, k, C3, 0.0f, a + (size_t)r0 * T, T);
+                for (int t = r0; t < r1; t++) {
+                    float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0;
+                    for (int t2 = 0; t2 <= t; t2++) mx = r[t2] > mx ? r[t2] : mx;
 #pragma omp simd reduction(+ : sum)
-                for (int t2 = 0; t2 <= t; t2++) { r[t2] = fast_expf(r[t2] - mx); sum += r[t2]; }
-                float inv = 1.0f / sum;
+                    for (int t2 = 0; t2 <= t; t2++) { r[t2] = fast_expf(r[t2] - mx); sum += r[t2]; }
+                    float inv = 1.0f / sum;
 #pragma omp simd
-                for (int t2 = 0; t2 <= t; t2++) r[t2] *= inv;
-                for (int t2 = t + 1; t2 < T; t2++) r[t2] = 0.0f;
+                    for (int t2 = 0; t2 <= t; t2++) r[t2] *= inv;
+                    for (int t2 = t + 1; t2 < T; t2++) r[t2] = 0.0f;
+                }
+                GEMM(0, 0, nr, hs, r1, 1.0f, a + (size_t)r0 * T, T, v, C3, 0.0f, out + ((size_t)b * T + r0) * C + h * hs, C);
             }
-            GEMM(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
         }
 }
 
@@ -306,19 +318,24 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
             const float *a = att + ((size_t)b * NH + h) * T * T;
             float *da = datt + ((size_t)b * NH + h) * T * T;
             const float *d = dout + (size_t)b * T * C + h * hs;
-            GEMM(0, 1, T, T, hs, 1.0f, d, C, v, C3, 0.0f, da, T);  /* dA = dO V^T */
-            GEMM(1, 0, T, hs, T, 1.0f, a, T, d, C, 1.0f, dv, C3);  /* dV += A^T dO */
-            for (int t = 0; t < T; t++) {                          /* dS = scale A (dA - rowdot) */
-                const float *ar = a + (size_t)t * T;
-                float *dr = da + (size_t)t * T, dot = 0;
+            for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+                int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, nr = r1 - r0;
+                const float *ab = a + (size_t)r0 * T, *db = d + (size_t)r0 * C;
+                float *dab = da + (size_t)r0 * T;
+                GEMM(0, 1, nr, r1, hs, 1.0f, db, C, v, C3, 0.0f, dab, T);  /* dA = dO V^T */
+                GEMM(1, 0, r1, hs, nr, 1.0f, ab, T, db, C, 1.0f, dv, C3);  /* dV += A^T dO */
+                for (int t = r0; t < r1; t++) {                             /* dS = scale A (dA - rowdot) */
+                    const float *ar = a + (size_t)t * T;
+                    float *dr = da + (size_t)t * T, dot = 0;
 #pragma omp simd reduction(+ : dot)
-                for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+                    for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
 #pragma omp simd
-                for (int t2 = 0; t2 <= t; t2++) dr[t2] = scale * ar[t2] * (dr[t2] - dot);
-                for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
+                    for (int t2 = 0; t2 <= t; t2++) dr[t2] = scale * ar[t2] * (dr[t2] - dot);
+                    for (int t2 = t + 1; t2 < r1; t2++) dr[t2] = 0.0f;
+                }
+                GEMM(0, 0, nr, hs, r1, 1.0f, dab, T, k, C3, 1.0f, dq + (size_t)r0 * C3, C3); /* dQ += dS K */
+                GEMM(1, 0, r1, hs, nr, 1.0f, dab, T, q + (size_t)r0 * C3, C3, 1.0f, dk, C3); /* dK += dS^T Q */
             }
-            GEMM(0, 0, T, hs, T, 1.0f, da, T, k, C3, 1.0f, dq, C3); /* dQ += dS K */
-            GEMM(1, 0, T, hs, T, 1.0f, da, T, q, C3, 1.0f, dk, C3); /* dK += dS^T Q */
         }
 }
 
@@ -329,7 +346,7 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); }
 
 static void gelu_forward(float *out, const float *inp, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + fast_tanhf(GELU_K * (x + 0.044715f * x * x * x)));
@@ -337,7 +354,7 @@ static void gelu_forward(float *out, const float *inp, int n) {
 }
 
 static void gelu_backward(float *dinp, const float *inp, const float *dout, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) {
         float x = inp[i], th = fast_tanhf(GELU_K * (x + 0.044715f * x * x * x));
         float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
@@ -346,19 +363,19 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, int 
 }
 
 static void residual_forward(float *out, const float *a, const float *b, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 static void residual_backward(float *da, float *db, const float *dout, int n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if(n >= PAR_MIN)
     for (int i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
 }
 
 /* ---- log-softmax + cross-entropy (fused) ----------------------------------- */
 
 static void logsoftmax_forward(float *lse, float *logp, const float *logits, const int *targets, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * V >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float mx = -INFINITY, s = 0;
@@ -373,7 +390,7 @@ static void logsoftmax_forward(float *lse, float *logp, const float *logits, con
 
 static void logsoftmax_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
                                 const float *dlogp, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * V >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float *dx = dlogits + (size_t)n * V;

@@ -406,7 +406,7 @@ void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logi
             memcpy(kc + ((size_t)b * maxT + pos) * C, qkv + (size_t)b * 3 * C + C, C * sizeof(float));
             memcpy(vc + ((size_t)b * maxT + pos) * C, qkv + (size_t)b * 3 * C + 2 * C, C * sizeof(float));
         }
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if((size_t)B * C * (pos + 1) >= 32768)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
                 const float *q = qkv + (size_t)b * 3 * C + h * hs;

@@ -160,8 +160,11 @@ int pretrain_run(const pretrain_opts *o) {
             rl_metrics_end(&met);
             if (!o->quiet && !bar.is_tty) rl_info("step %lld: val loss %.4f", step, last_val);
         }
-        if (!o->quiet)
-            rl_progress_update(&bar, step - start, "loss %.4f val %.4f | %.0f tok/s | lr %.2e", loss, last_val, tps, lr);
+        if (!o->quiet) {
+            char val[32] = "-";
+            if (!isnan(last_val)) snprintf(val, sizeof val, "%.4f", last_val);
+            rl_progress_update(&bar, step - start, "loss %.4f val %s | %.0f tok/s | lr %.2e", loss, val, tps, lr);
+        }
         if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !last) save(o, &m, tid, &opt, tl, step, &rng);
     }
     if (!o->quiet) rl_progress_end(&bar);

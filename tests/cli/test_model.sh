@@ -57,6 +57,11 @@ expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --
 expect_true "greedy is deterministic" cmp -s "$TMP/out" "$TMP/g1"
 expect_exit 0 "$RLHF" sample --model "$TMP/int.ckpt" --tokenizer "$TMP/tok.bin" --prompt "KING" --max-tokens 8 --n 3 --json --quiet
 expect_true "3 JSON samples" test "$(grep -c '"logprobs":\[-' "$TMP/out")" -eq 3
+printf 'KING:\n\nROMEO:\nFirst Citizen:\n' > "$TMP/prompts.txt"
+expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt-file "$TMP/prompts.txt" --n 2 --max-tokens 5 --json --quiet
+expect_true "3 prompts x 2 samples" test "$(grep -c '"logprobs"' "$TMP/out")" -eq 6
+expect_out '"prompt":2,"sample":1'
+expect_exit 1 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt-file "$TMP/none.txt"
 expect_exit 2 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --top-p 2
 expect_exit 1 "$RLHF" sample --model "$TMP/missing.ckpt" --tokenizer "$TMP/tok.bin"
 "$RLHF" tokenizer train --input "$TMP/text.txt" --vocab-size 280 --out "$TMP/tok2.bin" --quiet

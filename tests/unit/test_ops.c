@@ -264,6 +264,22 @@ TEST(fast_matches_ref) {
     free(inp); free(wte); free(wpe); free(e1); free(e2); free(pp1); free(pp2);
 }
 
+/* attention over more than one row block of the fast kernel (64 rows) */
+TEST(attention_long_sequence_fast_equals_ref) {
+    const ops_table *r = ops_get("ref"), *f = ops_get("fast");
+    rl_rng_seed(&rng, 11);
+    int B = 2, T = 150, C = 16, NH = 2;
+    size_t nq = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *qkv = randn(nq, 1), *y1 = zeros(ny), *y2 = zeros(ny), *a1 = zeros(na), *a2 = zeros(na), *dy = randn(ny, 1);
+    float *d1 = zeros(nq), *d2 = zeros(nq), *s1 = zeros(na), *s2 = zeros(na);
+    r->attention_forward(y1, a1, qkv, B, T, C, NH); f->attention_forward(y2, a2, qkv, B, T, C, NH);
+    EXPECT(maxdiff(y2, y1, ny) < 1e-5);
+    EXPECT(maxdiff(a2, a1, na) < 1e-5);
+    r->attention_backward(d1, s1, dy, qkv, a1, B, T, C, NH); f->attention_backward(d2, s2, dy, qkv, a1, B, T, C, NH);
+    EXPECT(maxdiff(d2, d1, nq) < 1e-5);
+    free(qkv); free(y1); free(y2); free(a1); free(a2); free(dy); free(d1); free(d2); free(s1); free(s2);
+}
+
 TEST(table_lookup) {
     EXPECT(ops_get("ref") != NULL);
     EXPECT(ops_get("fast") != NULL);
