@@ -79,6 +79,7 @@ rl_status trn_seqs_add(trn_seqs *s, const tok_tokenizer *t, const chat_turn *tur
     /* truncation: drop prompt tokens after <|bos|>, then cut the end */
     int start = 0, end = nids;
     if (nids > max_len) {
+        s->n_cut++;
         int first_train = 0;
         while (first_train < nids && !tr[first_train]) first_train++;
         int excess = nids - max_len;

@@ -43,6 +43,7 @@ typedef struct {
     uint8_t *train;      /* (total) 1 = trained / judged token (assistant response) */
     int64_t total, cap;
     int ncap;
+    int n_cut;           /* sequences longer than max_len (cut somewhere; counted once) */
     int n_cut_prompt;    /* sequences whose prompt lost tokens on the left */
     int n_cut_response;  /* sequences whose trained part lost its end */
     int n_empty;         /* sequences with no trained token (kept, weight 0 in SFT) */

@@ -108,9 +108,9 @@ static void load(const dpo_opts *o, const tok_tokenizer *t, int max_len, pref_da
         CHECK(d->ntr > 0, "no strict preference pairs to train on in %s", o->records);
     }
     fb_set_free(&set);
-    if (d->seqs.n_cut_prompt || d->seqs.n_cut_response)
-        rl_warn("%d of %d sequences were longer than --seq %d (%d lost prompt tokens, %d the end of the response)",
-                d->seqs.n_cut_prompt + d->seqs.n_cut_response, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
+    if (d->seqs.n_cut)
+        rl_warn("%d of %d sequences were longer than %d tokens (--seq) (%d lost prompt tokens, %d the end of the response)",
+                d->seqs.n_cut, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
 }
 
 typedef struct {

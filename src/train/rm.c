@@ -123,10 +123,10 @@ static void load(const rm_opts *o, const tok_tokenizer *t, int max_len, int max_
                 "%d rankings without distinct ranks, %d ties (--ties skip), %d records outside --group",
                 np, nr, nt, d->ntrain, d->nval, d->nskipped[FB_DEMO], d->nskipped[FB_RATING], d->nskipped[FB_RANKING],
                 d->nties_skipped, ngroup_out);
-        if (d->seqs.n_cut_prompt || d->seqs.n_cut_response)
-            rl_warn("%d of %d responses were longer than --seq %d (%d lost prompt tokens, %d the end of the response)\n"
+        if (d->seqs.n_cut)
+            rl_warn("%d of %d responses were longer than %d tokens (--seq) (%d lost prompt tokens, %d the end of the response)\n"
                     "  raise --seq to read the reward at the real end of each response",
-                    d->seqs.n_cut_prompt + d->seqs.n_cut_response, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
+                    d->seqs.n_cut, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
     }
     CHECK(d->ntrain > 0, "no training judgements (pairs, rankings, thumbs) in %s%s", o->records, d->nval ? " outside the held-out split" : "");
 }

@@ -43,10 +43,10 @@ static void load_data(const sft_opts *o, const tok_tokenizer *t, int max_len, sf
     free(demos);
     fb_set_free(&set);
     CHECK(d->ntrain > 0, "every demonstration fell in the validation split; lower --val-fraction");
-    if (d->seqs.n_cut_prompt || d->seqs.n_cut_response)
-        rl_warn("%d of %d demonstrations were longer than --seq %d: %d lost the start of their prompt, %d the end of their response\n"
+    if (d->seqs.n_cut)
+        rl_warn("%d of %d demonstrations were longer than %d tokens (--seq): %d lost the start of their prompt, %d the end of their response\n"
                 "  raise --seq (up to the model's context) to keep them whole",
-                d->seqs.n_cut_prompt + d->seqs.n_cut_response, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
+                d->seqs.n_cut, d->seqs.n, max_len, d->seqs.n_cut_prompt, d->seqs.n_cut_response);
 }
 
 int sft_batch(const trn_seqs *s, const float *seq_weight, const int *idx, int B, int *inputs, int *targets, float *w) {

@@ -59,6 +59,7 @@ TEST(truncation_drops_prompt_start_then_response_end) {
     REQUIRE(trn_seqs_add(&s, t, p, 1, "hello", CHAT_TRAIN_LAST_ASSISTANT, lim, &cut) == RL_OK);
     EXPECT(trn_seq_len(&s, cut) == lim);
     EXPECT(s.n_cut_prompt == 1 && s.n_cut_response == 0);
+    EXPECT(s.n_cut == 1);
     EXPECT(s.ids[s.off[cut]] == tok_special(t, CHAT_BOS));
     /* the tail (the end of the prompt and the whole response) is unchanged */
     for (int i = 1; i < lim; i++) EXPECT(s.ids[s.off[cut] + lim - i] == s.ids[s.off[full] + nfull - i]);
@@ -66,6 +67,8 @@ TEST(truncation_drops_prompt_start_then_response_end) {
     REQUIRE(trn_seqs_add(&s, t, p, 1, "hello world hello world hello", CHAT_TRAIN_LAST_ASSISTANT, 5, &cut2) == RL_OK);
     EXPECT(trn_seq_len(&s, cut2) == 5);
     EXPECT(s.n_cut_response == 1);
+    /* each cut sequence counts once, even when it lost both its prompt's start and its end */
+    EXPECT(s.n_cut == 2 && s.n_cut <= s.n_cut_prompt + s.n_cut_response);
     EXPECT(s.train[s.off[cut2] + 4] == 1);
     EXPECT(trn_seqs_add(&s, t, p, 1, "x", CHAT_TRAIN_LAST_ASSISTANT, 1, NULL) == RL_EINVAL);
     trn_seqs_free(&s);
