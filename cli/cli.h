@@ -1,6 +1,7 @@
 /* cli.h — declarations of every command function listed in commands.def. */
 #ifndef RL_CLI_H
 #define RL_CLI_H
+#include "../src/base/seal.h" /* RL_SEAL_LOAD_FLAGS, used by CLI_CKPT_LOAD_FLAGS */
 
 #define X(words, fn, summary) int fn(int argc, char **argv);
 #include "commands.def"

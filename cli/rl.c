@@ -7,6 +7,10 @@
 #include "../src/train/bon.h"
 #include "../src/train/ppo.h"
 
+/* Checkpoint security flags (cli/cli.h): sign what is written, verify/decrypt what is read. */
+static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
+static int sec_enc;
+
 int cmd_ppo(int argc, char **argv) {
     static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate;
     static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet;
@@ -56,9 +60,12 @@ int cmd_ppo(int argc, char **argv) {
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no progress output"},
+        CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc),
+        CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
     int rc = rl_flags_parse("ppo", "Online RL from a reward: PPO, RLOO or GRPO (docs/rl.md).", flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("ppo", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     ops_set_threads(threads);
     ppo_run_opts o;
     memset(&o, 0, sizeof o);
@@ -133,10 +140,12 @@ int cmd_bon(int argc, char **argv) {
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no summary on stderr"},
+        CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
     int rc = rl_flags_parse("bon", "Best-of-n: sample n answers per prompt, keep the highest-reward one (JSONL on stdout).", flags,
                             RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("bon", NULL, sec_vk, sec_kf, sec_pe, 0)) return 1;
     ops_set_threads(threads);
     bon_opts o;
     memset(&o, 0, sizeof o);

@@ -28,6 +28,12 @@
 
 static const char *nz(const char *s) { return s && s[0] ? s : NULL; }
 
+/* Checkpoint security flags (cli/cli.h), the same on every trainer: sign what
+ * is written, verify/decrypt what is read. One command runs per process. */
+static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
+static int sec_enc;
+#define SEC_FLAGS CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc), CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe)
+
 /* ops_get() sets the thread count to all cores the first time it is called,
  * so it is called once before --threads is applied. */
 static void set_threads(int n) {
@@ -63,10 +69,12 @@ int cmd_sft(int argc, char **argv) {
         {"eval-every", RL_FLAG_I64, &o.eval_every, "0", 0, 1e12, NULL, "validation loss every K steps (0 = at the end)"},
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
+        SEC_FLAGS,
     };
     int rc = rl_flags_parse("sft", "Supervised fine-tuning on demonstrations (loss on assistant tokens only).",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("sft", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.data = nz(o.data); o.records = nz(o.records); o.log_path = nz(o.log_path);
     if (!o.data && !o.records) { fprintf(stderr, "rlhf sft: give --data FILE or --records FILE; see 'rlhf sft --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
@@ -105,10 +113,12 @@ int cmd_rm(int argc, char **argv) {
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"norm-samples", RL_FLAG_INT, &o.norm_samples, "512", 1, 1e9, NULL, "training responses scored for reward.mean/std (normalisation)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
+        SEC_FLAGS,
     };
     int rc = rl_flags_parse("rm", "Train a reward model (Bradley-Terry / rankings / thumbs / ties) on human feedback.",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("rm", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.group = nz(o.group); o.log_path = nz(o.log_path);
     if (o.group && !strchr(o.group, '=')) { fprintf(stderr, "rlhf rm: --group must be key=value; see 'rlhf rm --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
@@ -149,6 +159,7 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
         {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
+        SEC_FLAGS,
     };
     static rl_flag kflags[] = {
         MODEL_FLAGS(o.model, seed),
@@ -178,12 +189,14 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
         {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
+        SEC_FLAGS,
     };
     int rc = kto ? rl_flags_parse("kto", "KTO on thumbs up/down (or pairs) against a frozen reference model.", kflags,
                                   RL_NFLAGS(kflags), argc, argv)
                  : rl_flags_parse("dpo", "Direct preference optimisation (DPO, cDPO, rDPO, IPO, ORPO, SimPO) on preference pairs.",
                                   dflags, RL_NFLAGS(dflags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security(kto ? "kto" : "dpo", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.kto = kto;
     if (kto) o.loss = "kto";
     o.ref = nz(o.ref); o.log_path = nz(o.log_path);
@@ -228,11 +241,13 @@ int cmd_score(int argc, char **argv) {
         {"batch", RL_FLAG_INT, &batch, "16", 1, 4096, NULL, "responses scored per forward pass"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"kernels", RL_FLAG_ENUM, &kernels, "fast", 0, 0, "fast|ref", "fast (BLAS + OpenMP) or ref (plain loops)"},
+        CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
     int rc = rl_flags_parse("score", "Score prompt/response pairs with a reward model: each input line is printed back with "
                             "\"score\" (raw) and \"score_norm\" ((score - reward.mean) / reward.std).",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("score", NULL, sec_vk, sec_kf, sec_pe, 0)) return 1;
     set_threads(threads);
     rm_scorer s;
     if (rm_scorer_open(&s, rm, tokp, batch, ops_get(kernels)) != RL_OK) {

@@ -150,4 +150,28 @@ expect_out "parent: +[0-9a-f]{64} .*sft1.ckpt"
 RLHF_VERIFY_KEY="$TMP/k/sign.pub" expect_exit 1 "$RLHF" sft $TS --model "$TMP/sft2.ckpt" --out "$TMP/sft3.ckpt"
 expect_out "sft2.ckpt: file is not signed"
 expect_true "refused run wrote nothing" test ! -e "$TMP/sft3.ckpt"
+# The trainers take the same flags: sft/rm/dpo/kto/ppo sign what they write and
+# verify what they read; score/bon verify.
+printf '{"prompt":"ROMEO","response":"good night"}\n{"prompt":"JULIET","response":"a rose"}\n{"prompt":"ROMEO","response":"sweet sorrow"}\n' > "$TMP/demo.jsonl"
+printf '{"prompt":"ROMEO","chosen":"good night","rejected":"xx"}\n{"prompt":"JULIET","chosen":"a rose","rejected":"yy"}\n{"prompt":"NURSE","chosen":"madam","rejected":"zz"}\n' > "$TMP/pairs.jsonl"
+TR="--tokenizer $TMP/tok.bin --seq 16 --batch 2 --steps 1 --threads 1 --val-fraction 0 --quiet"
+expect_exit 0 "$RLHF" sft --model "$TMP/s.ckpt" --data "$TMP/demo.jsonl" --out "$TMP/sft.ckpt" $TR --verify-key "$TMP/k/sign.pub" --sign-key "$TMP/k/sign.key"
+expect_exit 0 "$RLHF" file verify --in "$TMP/sft.ckpt" --pub "$TMP/k/sign.pub"
+expect_exit 1 "$RLHF" sft --model "$TMP/u.ckpt" --data "$TMP/demo.jsonl" --out "$TMP/x.ckpt" $TR --verify-key "$TMP/k/sign.pub"
+expect_out "not signed"
+expect_exit 0 "$RLHF" rm --model "$TMP/sft.ckpt" --records "$TMP/pairs.jsonl" --out "$TMP/rm.ckpt" $TR --verify-key "$TMP/k/sign.pub" --sign-key "$TMP/k/sign.key"
+expect_exit 0 "$RLHF" file verify --in "$TMP/rm.ckpt" --pub "$TMP/k/sign.pub"
+echo '{"prompt":"ROMEO","response":"good night"}' > "$TMP/score.jsonl"
+expect_exit 0 "$RLHF" score --rm "$TMP/rm.ckpt" --tokenizer "$TMP/tok.bin" --input "$TMP/score.jsonl" --verify-key "$TMP/k/sign.pub"
+expect_exit 1 "$RLHF" score --rm "$TMP/rm.ckpt" --tokenizer "$TMP/tok.bin" --input "$TMP/score.jsonl" --verify-key "$TMP/other/sign.pub"
+expect_exit 0 "$RLHF" dpo --model "$TMP/sft.ckpt" --records "$TMP/pairs.jsonl" --out "$TMP/dpo.ckpt" $TR --kl-samples 0 --sign-key "$TMP/k/sign.key"
+expect_exit 0 "$RLHF" file verify --in "$TMP/dpo.ckpt" --pub "$TMP/k/sign.pub"
+printf 'ROMEO\nJULIET\n' > "$TMP/prompts.txt"
+expect_exit 0 "$RLHF" ppo --policy "$TMP/sft.ckpt" --tokenizer "$TMP/tok.bin" --reward word:the --prompts "$TMP/prompts.txt" \
+  --out "$TMP/ppo.ckpt" --steps 1 --max-new 4 --threads 1 --quiet --verify-key "$TMP/k/sign.pub" --sign-key "$TMP/k/sign.key"
+expect_exit 0 "$RLHF" file verify --in "$TMP/ppo.ckpt" --pub "$TMP/k/sign.pub"
+expect_exit 1 "$RLHF" bon --policy "$TMP/u.ckpt" --tokenizer "$TMP/tok.bin" --reward word:the --prompts "$TMP/prompts.txt" --n 2 \
+  --max-new 4 --threads 1 --quiet --verify-key "$TMP/k/sign.pub"
+expect_out "not signed"
+
 finish
