@@ -9,6 +9,7 @@
 #include "../src/train/sft.h"
 #include "../src/train/rm.h"
 #include "../src/train/dpo.h"
+#include "../src/dist/dist.h"
 
 /* Flags every trainer shares: where the model comes from. */
 #define MODEL_FLAGS(src, seed)                                                                                       \
@@ -40,6 +41,19 @@ static void set_threads(int n) {
     (void)ops_get("fast");
     ops_set_threads(n);
 }
+
+/* Under mpirun (same binary) MPI starts here and the trainer runs data
+ * parallel (--batch per rank); ranks on one machine share its cores. */
+static int run_dist(const char *cmd, int *argc, char ***argv, int threads, int (*run)(const void *), const void *o) {
+    if (dist_init(argc, argv) != RL_OK) { fprintf(stderr, "rlhf %s: %s\n", cmd, rl_error()); return 1; }
+    set_threads(threads == 0 && dist_world() > 1 ? dist_default_threads() : threads);
+    int rc = run(o);
+    dist_finalize();
+    return rc;
+}
+static int run_sft(const void *o) { return sft_run(o); }
+static int run_rm(const void *o) { return rm_run(o); }
+static int run_dpo(const void *o) { return dpo_run(o); }
 
 int cmd_sft(int argc, char **argv) {
     static sft_opts o;
@@ -78,8 +92,7 @@ int cmd_sft(int argc, char **argv) {
     o.data = nz(o.data); o.records = nz(o.records); o.log_path = nz(o.log_path);
     if (!o.data && !o.records) { fprintf(stderr, "rlhf sft: give --data FILE or --records FILE; see 'rlhf sft --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
-    set_threads(threads);
-    return sft_run(&o);
+    return run_dist("sft", &argc, &argv, threads, run_sft, &o);
 }
 
 int cmd_rm(int argc, char **argv) {
@@ -122,8 +135,7 @@ int cmd_rm(int argc, char **argv) {
     o.group = nz(o.group); o.log_path = nz(o.log_path);
     if (o.group && !strchr(o.group, '=')) { fprintf(stderr, "rlhf rm: --group must be key=value; see 'rlhf rm --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
-    set_threads(threads);
-    return rm_run(&o);
+    return run_dist("rm", &argc, &argv, threads, run_rm, &o);
 }
 
 static int dpo_common(int argc, char **argv, int kto) {
@@ -201,8 +213,7 @@ static int dpo_common(int argc, char **argv, int kto) {
     if (kto) o.loss = "kto";
     o.ref = nz(o.ref); o.log_path = nz(o.log_path);
     o.model.seed = o.seed = (unsigned long long)seed;
-    set_threads(threads);
-    return dpo_run(&o);
+    return run_dist(kto ? "kto" : "dpo", &argc, &argv, threads, run_dpo, &o);
 }
 
 int cmd_dpo(int argc, char **argv) { return dpo_common(argc, argv, 0); }

@@ -112,6 +112,10 @@ extern volatile sig_atomic_t trn_stop;
 void trn_sigint_install(void);
 void trn_sigint_restore(void);
 
+/* Under mpirun (src/dist): the watchdog's limit on one collective for the
+ * feedback trainers, in seconds (a stuck rank ends the job instead of hanging it). */
+#define TRN_DIST_TIMEOUT 600.0
+
 /* Mean and (population) standard deviation of x (n), in double. */
 void trn_mean_std(const float *x, int n, double *mean, double *std);
 

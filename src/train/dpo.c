@@ -8,6 +8,7 @@
 #include "../base/rng.h"
 #include "../model/sampler.h"
 #include "../optim/adamw.h"
+#include "../dist/dp.h"
 
 typedef struct {
     trn_seqs seqs;
@@ -128,6 +129,27 @@ static void seq_logps(gpt_model *m, const trn_seqs *s, const int *rows, int n, b
     }
 }
 
+/* seq_logps of rows every rank needs (reference log-probs, held-out sets).
+ * Collective: under MPI rank r computes the forwards c with c % world == r,
+ * the rest arrives by an all-reduce (a sum with exact zeros), so every rank
+ * ends with what one process computes. */
+static void seq_logps_shared(gpt_model *m, const trn_seqs *s, const int *rows, int n, bufs *b, float *out, float *len) {
+    int rank = dist_rank(), world = dist_world();
+    if (world == 1) { seq_logps(m, s, rows, n, b, out, len); return; }
+    for (int i = 0, c = 0; i < n; i += m->max_B, c++) {
+        int nb = n - i < m->max_B ? n - i : m->max_B;
+        if (c % world == rank) seq_logps(m, s, rows + i, nb, b, out + i, len ? len + i : NULL);
+        else {
+            memset(out + i, 0, sizeof(float) * (size_t)nb);
+            if (len) memset(len + i, 0, sizeof(float) * (size_t)nb);
+        }
+    }
+    if (n > 0) {
+        CHECK_OK(dist_allreduce_sum_f32(out, (size_t)n), "gathering log-probs from the ranks");
+        if (len) CHECK_OK(dist_allreduce_sum_f32(len, (size_t)n), "gathering log-probs from the ranks");
+    }
+}
+
 typedef struct {
     double pref_acc, pref_prob, reward_acc, lr_chosen, lr_rejected, kl_sampled, thumbs_acc;
 } pref_eval;
@@ -207,7 +229,7 @@ static pref_eval evaluate(gpt_model *m, gpt_model *ref, const pref_data *d, cons
     pref_eval e = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
     if (d->nvp) {
         for (int i = 0; i < d->nvp; i++) { rows[i] = d->pc[d->vp[i]]; rows[d->nvp + i] = d->pr[d->vp[i]]; }
-        seq_logps(m, &d->seqs, rows, 2 * d->nvp, b, pol, NULL);
+        seq_logps_shared(m, &d->seqs, rows, 2 * d->nvp, b, pol, NULL);
         double pa = 0, pp = 0, ra = 0, lc = 0, lr = 0, w = 0;
         for (int i = 0; i < d->nvp; i++) {
             int p = d->vp[i];
@@ -224,7 +246,7 @@ static pref_eval evaluate(gpt_model *m, gpt_model *ref, const pref_data *d, cons
     }
     if (d->nvt) {
         for (int i = 0; i < d->nvt; i++) rows[i] = d->ts[d->vt[i]];
-        seq_logps(m, &d->seqs, rows, d->nvt, b, pol, NULL);
+        seq_logps_shared(m, &d->seqs, rows, d->nvt, b, pol, NULL);
         double good = 0, w = 0;
         for (int i = 0; i < d->nvt; i++) {
             int k = d->vt[i];
@@ -262,10 +284,17 @@ static void save(const dpo_opts *o, const gpt_model *m, const char *tid) {
         ckpt_meta_set(&meta, "dpo.loss", o->loss);
         ckpt_meta_set_f(&meta, "dpo.beta", o->beta);
     }
-    CHECK_OK(ckpt_save_meta(o->out, m, tid, NULL, NULL, &meta), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    if (dist_is_root()) CHECK_OK(ckpt_save_meta(o->out, m, tid, NULL, NULL, &meta), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
 }
 
-int dpo_run(const dpo_opts *o) {
+int dpo_run(const dpo_opts *o_in) {
+    /* data parallel under mpirun (src/dist): rank 0 alone talks, logs and writes */
+    int rank = dist_rank(), world = dist_world(), root = rank == 0;
+    dpo_opts oq = *o_in;
+    oq.quiet = o_in->quiet || !root;
+    const dpo_opts *o = &oq;
+    dist_watchdog(TRN_DIST_TIMEOUT);
     const ops_table *ops = ops_get(o->kernels);
     CHECK(ops, "unknown kernels '%s' (use fast or ref)", o->kernels);
     char tid[65];
@@ -294,7 +323,7 @@ int dpo_run(const dpo_opts *o) {
     int *all = rl_xmalloc(sizeof(int) * (size_t)(n + 1));
     for (int i = 0; i < n; i++) all[i] = i;
     double t_ref = rl_now();
-    seq_logps(&ref, &d.seqs, all, n, &b, d.ref, d.len);
+    seq_logps_shared(&ref, &d.seqs, all, n, &b, d.ref, d.len);
     if (!o->quiet) rl_info("reference log-probs of %d sequences in %.1f s", n, rl_now() - t_ref);
 
     obj_dpo_type dt = OBJ_DPO_SIGMOID;
@@ -305,21 +334,26 @@ int dpo_run(const dpo_opts *o) {
     CHECK(strcmp(o->loss, "rdpo") || eps < 0.5, "--loss rdpo needs --label-smoothing < 0.5");
     int orpo = !strcmp(o->loss, "orpo"), simpo = !strcmp(o->loss, "simpo");
 
-    long long per_epoch = (d.ntr + (long long)B * o->accum - 1) / ((long long)B * o->accum);
+    /* --batch is per rank: a micro-batch takes B x world units of one shuffled order */
+    long long gstep = (long long)B * o->accum * world;
+    long long per_epoch = (d.ntr + gstep - 1) / gstep;
     long long steps = o->steps > 0 ? o->steps : (long long)ceil(o->epochs * per_epoch);
     if (steps < 1) steps = 1;
     long long warmup = o->warmup >= 0 ? o->warmup : (steps / 10 < 150 ? steps / 10 : 150);
     optim_schedule sch = {(float)o->lr, warmup, steps, (float)o->min_lr_frac};
-    optim_adamw opt;
     optim_group g[GPT_NUM_TENSORS];
-    CHECK_OK(optim_adamw_init(&opt, m.num_params, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
+    dist_dp dp; /* one process: exactly optim_clip_grad_norm + optim_adamw_step */
+    dist_dp_opts dpo = {0, 0, 0};
+    CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
+    CHECK_OK(dist_dp_adamw_init(&dp, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
     rl_metrics met;
-    CHECK_OK(rl_metrics_open(&met, o->log_path, 0), "cannot open the metrics log");
+    CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, 0), "cannot open the metrics log");
     const char *name = o->kto ? "kto" : "dpo";
     if (!o->quiet)
         rl_info("%s: L%d NH%d C%d V%d, %.2fM params; loss %s beta %g; %lld steps of %d x %d %s (T <= %d)", name, m.cfg.L,
                 m.cfg.NH, m.cfg.C, m.cfg.V, m.num_params / 1e6, o->kto ? "kto" : o->loss, o->beta, steps, o->accum, B,
                 o->kto ? "examples" : "pairs", T);
+    if (!o->quiet && world > 1) rl_info("data parallel: %d ranks x --batch %d, %d threads per rank", world, B, ops_threads());
 
     int evn = 2 * d.nvp > d.nvt ? 2 * d.nvp : d.nvt;
     int *erows = rl_xmalloc(sizeof(int) * (size_t)(evn + 1));
@@ -347,15 +381,19 @@ int dpo_run(const dpo_opts *o) {
     double t_start = rl_now();
     long long step = 0;
     double last_loss = NAN;
-    while (step < steps && !trn_stop) {
+    int stop = 0; /* trn_stop agreed across ranks: all stop after the same step */
+    while (step < steps && !stop) {
         gpt_zero_grad(&m);
         obj_pref_stats acc_st;
         memset(&acc_st, 0, sizeof acc_st);
         double z0s = 0;
         for (int a = 0; a < o->accum; a++) {
-            for (int i = 0; i < B; i++) {
+            /* every rank draws B x world units from the same order and keeps
+             * every world-th one (one process: all of them) */
+            for (int i = 0, k = 0; i < B * world; i++) {
                 if (cursor == d.ntr) { cursor = 0; rl_rng_shuffle_int(&rng, order, d.ntr); }
-                units[i] = order[cursor++];
+                int u = order[cursor++];
+                if (i % world == rank) units[k++] = u;
             }
             obj_pref_stats st;
             memset(&st, 0, sizeof st);
@@ -377,6 +415,9 @@ int dpo_run(const dpo_opts *o) {
                     seq_logps(&m, &d.seqs, b.rows, nm, &b, mm, NULL);
                     z0 = obj_kto_kl_estimate(mm, mmr, nm);
                 }
+                /* one reference point for the whole micro-batch: the mean of the
+                 * ranks' estimates (each from its own B mismatched pairs) */
+                if (world > 1) z0 = dist_mean(z0);
                 z0s += z0;
                 for (int i = 0; i < B; i++) {
                     int k = units[i];
@@ -419,10 +460,21 @@ int dpo_run(const dpo_opts *o) {
             acc_st.logp_rejected += st.logp_rejected / o->accum;
             acc_st.nll += st.nll / o->accum;
         }
-        float norm = optim_clip_grad_norm(m.grads, m.num_params, 1.0f / o->accum, (float)o->grad_clip);
-        float lr = optim_lr(&sch, step);
-        optim_adamw_step(&opt, m.params, m.grads, lr);
+        /* mean gradient over ranks (each rank's is the mean over its B
+         * units), global-norm clip, the same AdamW step everywhere */
+        float norm, lr = optim_lr(&sch, step);
+        CHECK_OK(dist_dp_step(&dp, 1.0f / o->accum, (float)o->grad_clip, lr, &norm), "data-parallel step %lld", step + 1);
         step++;
+        if (world > 1) {
+            /* every rank's statistics are means over B units: equal shares */
+            double red[10] = {acc_st.loss, acc_st.reward_chosen, acc_st.reward_rejected, acc_st.margin, acc_st.accuracy,
+                              acc_st.logp_chosen, acc_st.logp_rejected, acc_st.nll, z0s, trn_stop ? 1.0 : 0.0};
+            CHECK_OK(dist_allreduce_sum_f64(red, 10), "averaging the statistics over ranks");
+            acc_st.loss = red[0] / world; acc_st.reward_chosen = red[1] / world; acc_st.reward_rejected = red[2] / world;
+            acc_st.margin = red[3] / world; acc_st.accuracy = red[4] / world; acc_st.logp_chosen = red[5] / world;
+            acc_st.logp_rejected = red[6] / world; acc_st.nll = red[7] / world; z0s = red[8] / world;
+            stop = red[9] > 0;
+        } else stop = trn_stop;
         CHECK(isfinite(acc_st.loss), "loss became %g at step %lld; lower --lr", acc_st.loss, step);
         last_loss = acc_st.loss;
         rl_metrics_begin(&met);
@@ -454,14 +506,14 @@ int dpo_run(const dpo_opts *o) {
         if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !lastp) save(o, &m, tid);
     }
     if (!o->quiet) rl_progress_end(&bar);
-    if (trn_stop) { ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol); log_eval(&met, step, &ev); }
+    if (stop) { ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol); log_eval(&met, step, &ev); }
     save(o, &m, tid);
     if (!o->quiet)
         rl_info("%s at step %lld: loss %.4f; held-out preference accuracy %.4f -> %.4f, probability %.4f -> %.4f, reward accuracy %.4f, log-ratio chosen %.3f "
                 "rejected %.3f, sampled KL %.4f; %.1f s%s",
                 o->out, step, last_loss, acc0, ev.pref_acc, prob0, ev.pref_prob, ev.reward_acc, ev.lr_chosen, ev.lr_rejected, ev.kl_sampled,
-                rl_now() - t_start, trn_stop ? " (interrupted)" : "");
-    int rc_ = trn_stop ? 130 : 0;
+                rl_now() - t_start, stop ? " (interrupted)" : "");
+    int rc_ = stop ? 130 : 0;
     trn_sigint_restore();
     free(rc); free(rr); free(w); free(mm); free(mmr); free(lab); free(units); free(order); free(erows); free(epol); free(all);
     free(b.in); free(b.tg); free(b.mask); free(b.dlogp); free(b.rows); free(b.seq); free(b.len); free(b.dseq);
@@ -469,7 +521,7 @@ int dpo_run(const dpo_opts *o) {
     free(d.tr); free(d.vp); free(d.vt);
     trn_seqs_free(&d.seqs);
     rl_metrics_close(&met);
-    optim_adamw_free(&opt);
+    dist_dp_free(&dp); /* the optimizer too */
     gpt_free(&m);
     gpt_free(&ref);
     tok_free(t);

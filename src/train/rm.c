@@ -7,6 +7,7 @@
 #include "../base/log.h"
 #include "../base/rng.h"
 #include "../optim/adamw.h"
+#include "../dist/dp.h"
 
 enum { U_PAIR = 0, U_RANK = 1, U_THUMB = 2 };
 
@@ -131,14 +132,20 @@ static void load(const rm_opts *o, const tok_tokenizer *t, int max_len, int max_
     CHECK(d->ntrain > 0, "no training judgements (pairs, rankings, thumbs) in %s%s", o->records, d->nval ? " outside the held-out split" : "");
 }
 
-/* Rewards of rows[0..n) (any number), max_B per forward. */
+/* Rewards of rows[0..n) (any number), max_B per forward. Collective: under
+ * MPI rank r scores the forwards c with c % world == r and the others' rewards
+ * arrive by an all-reduce (a sum with exact zeros), so every rank ends with
+ * the same out, the one a single process computes. */
 static void rewards_of(gpt_model *m, const trn_seqs *s, const int *rows, int n, int *in, int *pos, float *out) {
-    for (int i = 0; i < n; i += m->max_B) {
+    int rank = dist_rank(), world = dist_world();
+    for (int i = 0, c = 0; i < n; i += m->max_B, c++) {
         int nb = n - i < m->max_B ? n - i : m->max_B;
+        if (c % world != rank) { memset(out + i, 0, sizeof(float) * (size_t)nb); continue; }
         int T = trn_batch_last(s, rows + i, nb, in, pos);
         gpt_forward_hidden(m, in, nb, T);
         gpt_scalar_forward(m, pos, out + i);
     }
+    if (world > 1 && n > 0) CHECK_OK(dist_allreduce_sum_f32(out, (size_t)n), "gathering rewards from the ranks");
 }
 
 typedef struct {
@@ -347,7 +354,13 @@ static void norm_stats(gpt_model *m, const rm_data *d, int nsamp, uint64_t seed,
     free(rows); free(r);
 }
 
-int rm_run(const rm_opts *o) {
+int rm_run(const rm_opts *o_in) {
+    /* data parallel under mpirun (src/dist): rank 0 alone talks, logs and writes */
+    int rank = dist_rank(), world = dist_world(), root = rank == 0;
+    rm_opts oq = *o_in;
+    oq.quiet = o_in->quiet || !root;
+    const rm_opts *o = &oq;
+    dist_watchdog(TRN_DIST_TIMEOUT);
     const ops_table *ops = ops_get(o->kernels);
     CHECK(ops, "unknown kernels '%s' (use fast or ref)", o->kernels);
     char tid[65];
@@ -358,26 +371,31 @@ int rm_run(const rm_opts *o) {
     rm_data d;
     load(o, t, T, MB, &d);
     int davidson = d.has_ties && !strcmp(o->ties, "davidson");
-    long long per_epoch = (d.ntrain + o->batch - 1) / o->batch;
+    /* --batch is per rank: a step takes batch x world units of one shuffled order */
+    long long gbatch = (long long)o->batch * world;
+    long long per_epoch = (d.ntrain + gbatch - 1) / gbatch;
     long long steps = o->steps > 0 ? o->steps : (long long)ceil(o->epochs * per_epoch);
     if (steps < 1) steps = 1;
     long long warmup = o->warmup >= 0 ? o->warmup : (steps / 20 < 100 ? steps / 20 : 100);
     optim_schedule sch = {(float)o->lr, warmup, steps, (float)o->min_lr_frac};
-    optim_adamw opt;
     optim_group g[GPT_NUM_TENSORS];
-    CHECK_OK(optim_adamw_init(&opt, m.num_params, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
+    dist_dp dp; /* one process: exactly optim_clip_grad_norm + optim_adamw_step */
+    dist_dp_opts dpo = {0, 0, 0};
+    CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
+    CHECK_OK(dist_dp_adamw_init(&dp, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
     rl_metrics met;
-    CHECK_OK(rl_metrics_open(&met, o->log_path, 0), "cannot open the metrics log");
+    CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, 0), "cannot open the metrics log");
     if (!o->quiet)
         rl_info("rm: L%d NH%d C%d V%d, %.2fM params; %lld steps of %d units (<= %d responses per forward, T <= %d); loss %s",
                 m.cfg.L, m.cfg.NH, m.cfg.C, m.cfg.V, m.num_params / 1e6, steps, o->batch, MB, T,
                 davidson ? "Davidson (ties present)" : "Bradley-Terry");
+    if (!o->quiet && world > 1) rl_info("data parallel: %d ranks x --batch %d units, %d threads per rank", world, o->batch, ops_threads());
 
     int Bu = o->batch;
     int *in = rl_xmalloc(sizeof(int) * (size_t)MB * T), *pos = rl_xmalloc(sizeof(int) * (size_t)MB);
     int *rowseq = rl_xmalloc(sizeof(int) * (size_t)MB), *row_off = rl_xmalloc(sizeof(int) * (size_t)MB);
     float *r = rl_xmalloc(sizeof(float) * (size_t)MB), *dr = rl_xmalloc(sizeof(float) * (size_t)MB);
-    int *bunits = rl_xmalloc(sizeof(int) * (size_t)Bu);
+    int *bunits = rl_xmalloc(sizeof(int) * (size_t)Bu); /* this rank's units of the step */
     rm_scratch s;
     size_t S = (size_t)MB * MB + 8;
     float **fs[] = {&s.ra, &s.rb, &s.da, &s.db, &s.pw, &s.rk, &s.drk, &s.kw, &s.rt, &s.dt, &s.tl, &s.tw};
@@ -397,13 +415,18 @@ int rm_run(const rm_opts *o) {
     rm_eval last = {NAN, NAN, NAN, NAN, NAN, 0, 0};
     long long step = 0;
     double last_loss = NAN;
-    while (step < steps && !trn_stop) {
+    int stop = 0; /* trn_stop agreed across ranks: all stop after the same step */
+    while (step < steps && !stop) {
         gpt_zero_grad(&m);
+        /* every rank draws the step's Bu x world units from the same order and
+         * keeps every world-th one (one process: all of them); W is the whole
+         * step's weight, so the losses of the ranks add up to the global loss */
         double W = 0;
-        for (int b = 0; b < Bu; b++) {
+        for (int b = 0, k = 0; b < Bu * world; b++) {
             if (cursor == d.ntrain) { cursor = 0; rl_rng_shuffle_int(&rng, order, d.ntrain); }
-            bunits[b] = order[cursor++];
-            W += d.units[bunits[b]].weight;
+            int u = order[cursor++];
+            if (b % world == rank) bunits[k++] = u;
+            W += d.units[u].weight;
         }
         double loss = 0, an = 0, ad = 0;
         /* chunks of whole units with at most MB rows: one forward + backward each */
@@ -426,10 +449,17 @@ int rm_run(const rm_opts *o) {
             gpt_backward_end(&m, NULL);
             u0 += nu;
         }
-        float norm = optim_clip_grad_norm(m.grads, m.num_params, 1.0f, (float)o->grad_clip);
-        float lr = optim_lr(&sch, step);
-        optim_adamw_step(&opt, m.params, m.grads, lr);
+        /* the ranks' gradients are parts of one sum (each scaled by 1/W of the
+         * whole step): all-reduce gives their mean, x world their sum */
+        float norm, lr = optim_lr(&sch, step);
+        CHECK_OK(dist_dp_step(&dp, (float)world, (float)o->grad_clip, lr, &norm), "data-parallel step %lld", step + 1);
         step++;
+        if (world > 1) {
+            double red[4] = {loss, an, ad, trn_stop ? 1.0 : 0.0};
+            CHECK_OK(dist_allreduce_sum_f64(red, 4), "summing the loss over ranks");
+            loss = red[0]; an = red[1]; ad = red[2];
+            stop = red[3] > 0;
+        } else stop = trn_stop;
         CHECK(isfinite(loss), "loss became %g at step %lld; lower --lr", loss, step);
         last_loss = loss;
         rl_metrics_begin(&met);
@@ -438,7 +468,7 @@ int rm_run(const rm_opts *o) {
         rl_metrics_f(&met, "accuracy", ad > 0 ? an / ad : NAN);
         rl_metrics_f(&met, "lr", lr);
         rl_metrics_f(&met, "grad_norm", norm);
-        rl_metrics_f(&met, "epoch", (double)step * Bu / d.ntrain);
+        rl_metrics_f(&met, "epoch", (double)step * Bu * world / d.ntrain);
         rl_metrics_f(&met, "time", rl_now() - t_start);
         rl_metrics_end(&met);
         int lastp = step == steps;
@@ -461,16 +491,18 @@ int rm_run(const rm_opts *o) {
         if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !lastp) {
             ckpt_meta meta;
             set_meta(o, &meta, davidson, &d, 0, 1, 0, 0, &last);
-            CHECK_OK(ckpt_save_meta(o->out, &m, tid, NULL, NULL, &meta), "could not write %s", o->out);
+            if (root) CHECK_OK(ckpt_save_meta(o->out, &m, tid, NULL, NULL, &meta), "could not write %s", o->out);
+            CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
         }
     }
     if (!o->quiet) rl_progress_end(&bar);
-    if (trn_stop) last = evaluate(&m, &d, in, pos);
+    if (stop) last = evaluate(&m, &d, in, pos);
     double mean, std, mn, mx;
     norm_stats(&m, &d, o->norm_samples, o->seed, in, pos, &mean, &std, &mn, &mx);
     ckpt_meta meta;
     set_meta(o, &meta, davidson, &d, mean, std > 1e-6 ? std : 1.0, mn, mx, &last);
-    CHECK_OK(ckpt_save_meta(o->out, &m, tid, NULL, NULL, &meta), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    if (root) CHECK_OK(ckpt_save_meta(o->out, &m, tid, NULL, NULL, &meta), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
     rl_metrics_begin(&met);
     rl_metrics_i(&met, "step", step);
     rl_metrics_f(&met, "reward_mean", mean);
@@ -481,9 +513,9 @@ int rm_run(const rm_opts *o) {
     if (!o->quiet)
         rl_info("%s at step %lld: train loss %.4f, held-out accuracy %.4f on %d pairs, ECE %.4f%s; reward mean %.3f std %.3f; %.1f s%s",
                 o->out, step, last_loss, last.acc, last.npairs, last.ece,
-                last.nthumbs ? "" : "", mean, std, rl_now() - t_start, trn_stop ? " (interrupted)" : "");
+                last.nthumbs ? "" : "", mean, std, rl_now() - t_start, stop ? " (interrupted)" : "");
     if (!o->quiet && last.nthumbs) rl_info("held-out thumbs accuracy %.4f on %d thumbs (%.0f%% of them up)", last.thumbs_acc, last.nthumbs, 100 * last.thumbs_up);
-    int rc = trn_stop ? 130 : 0;
+    int rc = stop ? 130 : 0;
     trn_sigint_restore();
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(*fs[i]);
     free(s.lab); free(s.rank); free(s.pi); free(s.ti); free(s.ki);
@@ -491,7 +523,7 @@ int rm_run(const rm_opts *o) {
     free(d.rows); free(d.rank); free(d.units); free(d.train); free(d.val);
     trn_seqs_free(&d.seqs);
     rl_metrics_close(&met);
-    optim_adamw_free(&opt);
+    dist_dp_free(&dp); /* the optimizer too */
     gpt_free(&m);
     tok_free(t);
     return rc;

@@ -6,6 +6,7 @@
 #include "../base/log.h"
 #include "../base/rng.h"
 #include "../optim/adamw.h"
+#include "../dist/dp.h"
 
 typedef struct {
     trn_seqs seqs;
@@ -57,15 +58,25 @@ int sft_batch(const trn_seqs *s, const float *seq_weight, const int *idx, int B,
 }
 
 /* Token-mean validation loss over every held-out sequence. */
+/* Token-weighted held-out loss. Collective: under MPI rank r takes the
+ * batches c with c % world == r and the (loss x weight, weight) sums are
+ * all-reduced, so every rank gets the same global mean. */
 static double evaluate(gpt_model *m, const sft_data *d, int B, int *in, int *tg, float *w, int *idx) {
     double ls = 0, ws = 0;
-    for (int s = 0; s < d->nval; s += B) {
+    int rank = dist_rank(), world = dist_world();
+    for (int s = 0, c = 0; s < d->nval; s += B, c++) {
+        if (c % world != rank) continue;
         int nb = d->nval - s < B ? d->nval - s : B;
         memcpy(idx, d->val_idx + s, sizeof(int) * (size_t)nb);
         int T = sft_batch(&d->seqs, d->weight, idx, nb, in, tg, w);
         float l = gpt_forward(m, in, tg, w, nb, T);
         ls += (double)l * m->weight_sum;
         ws += m->weight_sum;
+    }
+    if (world > 1) {
+        double red[2] = {ls, ws};
+        CHECK_OK(dist_allreduce_sum_f64(red, 2), "summing the held-out loss over ranks");
+        ls = red[0]; ws = red[1];
     }
     return ws > 0 ? ls / ws : NAN;
 }
@@ -80,10 +91,17 @@ static void save(const sft_opts *o, const gpt_model *m, const char *tid, long lo
     memset(&st, 0, sizeof st);
     st.step = step;
     st.rng = *rng;
-    CHECK_OK(ckpt_save_meta(o->out, m, tid, NULL, &st, &meta), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    if (dist_is_root()) CHECK_OK(ckpt_save_meta(o->out, m, tid, NULL, &st, &meta), "could not write the checkpoint %s (disk full? directory missing?)", o->out);
+    CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
 }
 
-int sft_run(const sft_opts *o) {
+int sft_run(const sft_opts *o_in) {
+    /* data parallel under mpirun (src/dist): rank 0 alone talks, logs and writes */
+    int rank = dist_rank(), world = dist_world(), root = rank == 0;
+    sft_opts oq = *o_in;
+    oq.quiet = o_in->quiet || !root;
+    const sft_opts *o = &oq;
+    dist_watchdog(TRN_DIST_TIMEOUT);
     const ops_table *ops = ops_get(o->kernels);
     CHECK(ops, "unknown kernels '%s' (use fast or ref)", o->kernels);
     CHECK(o->data || o->records, "give --data FILE or --records FILE");
@@ -95,19 +113,24 @@ int sft_run(const sft_opts *o) {
     sft_data d;
     /* sequences of T+1 tokens give T (input, target) positions */
     load_data(o, t, T + 1, &d);
-    long long per_epoch = (d.ntrain + (long long)B * o->accum - 1) / ((long long)B * o->accum);
+    /* --batch is per rank: a micro-batch takes B x world sequences of one shuffled order */
+    long long gstep = (long long)B * o->accum * world;
+    long long per_epoch = (d.ntrain + gstep - 1) / gstep;
     long long steps = o->steps > 0 ? o->steps : (long long)ceil(o->epochs * per_epoch);
     if (steps < 1) steps = 1;
     long long warmup = o->warmup >= 0 ? o->warmup : (steps / 20 < 100 ? steps / 20 : 100);
     optim_schedule sch = {(float)o->lr, warmup, steps, (float)o->min_lr_frac};
-    optim_adamw opt;
     optim_group g[GPT_NUM_TENSORS];
-    CHECK_OK(optim_adamw_init(&opt, m.num_params, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
+    dist_dp dp; /* one process: exactly optim_clip_grad_norm + optim_adamw_step */
+    dist_dp_opts dpo = {0, 0, 0};
+    CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
+    CHECK_OK(dist_dp_adamw_init(&dp, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
     rl_metrics met;
-    CHECK_OK(rl_metrics_open(&met, o->log_path, 0), "cannot open the metrics log");
+    CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, 0), "cannot open the metrics log");
     if (!o->quiet)
         rl_info("sft: L%d NH%d C%d V%d, %.2fM params; %d train / %d val demonstrations, %lld steps of %d x %d (T <= %d)",
                 m.cfg.L, m.cfg.NH, m.cfg.C, m.cfg.V, m.num_params / 1e6, d.ntrain, d.nval, steps, o->accum, B, T);
+    if (!o->quiet && world > 1) rl_info("data parallel: %d ranks x --batch %d, %d threads per rank", world, B, ops_threads());
 
     size_t BT = (size_t)B * T;
     int *in = rl_xmalloc(sizeof(int) * BT), *tg = rl_xmalloc(sizeof(int) * BT), *idx = rl_xmalloc(sizeof(int) * (size_t)B);
@@ -123,14 +146,17 @@ int sft_run(const sft_opts *o) {
     rl_progress_start(&bar, "sft", steps);
     double t_start = rl_now(), last_val = NAN, last_loss = NAN;
     long long step = 0;
-    while (step < steps && !trn_stop) {
+    int stop = 0; /* trn_stop agreed across ranks: all stop after the same step */
+    while (step < steps && !stop) {
         double t0 = rl_now();
         gpt_zero_grad(&m);
         double loss = 0, toks = 0;
         for (int a = 0; a < o->accum; a++) {
-            for (int b = 0; b < B; b++) {
+            /* B x world sequences of one order; this rank keeps every world-th */
+            for (int b = 0, k = 0; b < B * world; b++) {
                 if (cursor == d.ntrain) { cursor = 0; rl_rng_shuffle_int(&rng, order, d.ntrain); }
-                idx[b] = order[cursor++];
+                int u = order[cursor++];
+                if (b % world == rank) idx[k++] = u;
             }
             int Tb = sft_batch(&d.seqs, d.weight, idx, B, in, tg, w);
             loss += gpt_forward(&m, in, tg, w, B, Tb);
@@ -138,10 +164,17 @@ int sft_run(const sft_opts *o) {
             gpt_backward(&m);
         }
         loss /= o->accum;
-        float norm = optim_clip_grad_norm(m.grads, m.num_params, 1.0f / o->accum, (float)o->grad_clip);
-        float lr = optim_lr(&sch, step);
-        optim_adamw_step(&opt, m.params, m.grads, lr);
+        /* each rank's gradient is the token-weighted mean over its sequences;
+         * their mean over ranks (as DDP does), global-norm clip, one AdamW step */
+        float norm, lr = optim_lr(&sch, step);
+        CHECK_OK(dist_dp_step(&dp, 1.0f / o->accum, (float)o->grad_clip, lr, &norm), "data-parallel step %lld", step + 1);
         step++;
+        if (world > 1) {
+            double red[3] = {loss, toks, trn_stop ? 1.0 : 0.0};
+            CHECK_OK(dist_allreduce_sum_f64(red, 3), "averaging the loss over ranks");
+            loss = red[0] / world; toks = red[1];
+            stop = red[2] > 0;
+        } else stop = trn_stop;
         CHECK(isfinite(loss), "loss became %g at step %lld; lower --lr", loss, step);
         last_loss = loss;
         double dt = rl_now() - t0;
@@ -150,7 +183,7 @@ int sft_run(const sft_opts *o) {
         rl_metrics_f(&met, "loss", loss);
         rl_metrics_f(&met, "lr", lr);
         rl_metrics_f(&met, "grad_norm", norm);
-        rl_metrics_f(&met, "epoch", (double)step * B * o->accum / d.ntrain);
+        rl_metrics_f(&met, "epoch", (double)step * B * o->accum * world / d.ntrain);
         rl_metrics_f(&met, "trained_tokens_per_s", toks / dt);
         rl_metrics_f(&met, "time", rl_now() - t_start);
         rl_metrics_end(&met);
@@ -167,18 +200,18 @@ int sft_run(const sft_opts *o) {
         if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !last) save(o, &m, tid, step, &rng);
     }
     if (!o->quiet) rl_progress_end(&bar);
-    if (trn_stop && d.nval) last_val = evaluate(&m, &d, B, in, tg, w, idx);
+    if (stop && d.nval) last_val = evaluate(&m, &d, B, in, tg, w, idx);
     save(o, &m, tid, step, &rng);
     if (!o->quiet)
         rl_info("%s at step %lld: train loss %.4f, val loss %.4f, %.1f s%s", o->out, step, last_loss, last_val,
-                rl_now() - t_start, trn_stop ? " (interrupted)" : "");
-    int rc = trn_stop ? 130 : 0;
+                rl_now() - t_start, stop ? " (interrupted)" : "");
+    int rc = stop ? 130 : 0;
     trn_sigint_restore();
     free(in); free(tg); free(idx); free(w); free(order);
     free(d.weight); free(d.train_idx); free(d.val_idx);
     trn_seqs_free(&d.seqs);
     rl_metrics_close(&met);
-    optim_adamw_free(&opt);
+    dist_dp_free(&dp); /* the optimizer too */
     gpt_free(&m);
     tok_free(t);
     return rc;
