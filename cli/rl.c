@@ -6,6 +6,7 @@
 #include "../src/kernels/ops.h"
 #include "../src/train/bon.h"
 #include "../src/train/ppo.h"
+#include "../src/dist/dist.h"
 
 /* Checkpoint security flags (cli/cli.h): sign what is written, verify/decrypt what is read. */
 static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
@@ -13,7 +14,7 @@ static int sec_enc;
 
 int cmd_ppo(int argc, char **argv) {
     static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate;
-    static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet;
+    static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug;
     static double temperature, lr, value_lr, grad_clip, gamma, lam, clip, value_clip, vf_coef, ent_coef, kl_coef, kl_target,
         kl_horizon, score_clip, alpha, wd;
     static long long seed;
@@ -60,13 +61,16 @@ int cmd_ppo(int argc, char **argv) {
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no progress output"},
+        {"dist-debug", RL_FLAG_BOOL, &dist_debug, "0", 0, 0, NULL, "under mpirun: every rank prints its local reward and KL sums per step to stderr"},
         CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc),
         CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
     int rc = rl_flags_parse("ppo", "Online RL from a reward: PPO, RLOO or GRPO (docs/rl.md).", flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
     if (cli_ckpt_security("ppo", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
-    ops_set_threads(threads);
+    /* under mpirun (same binary): MPI starts here; --prompts-per-step is per rank */
+    if (dist_init(&argc, &argv) != RL_OK) { fprintf(stderr, "rlhf ppo: %s\n", rl_error()); return 1; }
+    ops_set_threads(threads == 0 && dist_world() > 1 ? dist_default_threads() : threads);
     ppo_run_opts o;
     memset(&o, 0, sizeof o);
     ppo_algo a = !strcmp(algo, "ppo") ? PPO_ALGO_PPO : !strcmp(algo, "rloo") ? PPO_ALGO_RLOO : PPO_ALGO_GRPO;
@@ -116,7 +120,10 @@ int cmd_ppo(int argc, char **argv) {
     o.resume = resume;
     o.chat = !raw;
     o.quiet = quiet;
-    return ppo_run(&o);
+    o.dist_debug = dist_debug;
+    int rc2 = ppo_run(&o);
+    dist_finalize();
+    return rc2;
 }
 
 int cmd_bon(int argc, char **argv) {

@@ -164,6 +164,28 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* Under MPI every rank must abandon the same iteration: the stop flag is agreed
+ * by an all-reduce (max). One process: the flag itself. */
+static int agreed_stop(const ppo_trainer *t, volatile sig_atomic_t *stop) {
+    double f = stop && *stop ? 1.0 : 0.0;
+    if (t->dp) CHECK_OK(dist_allreduce_max_f64(&f, 1), "agreeing on a stop");
+    return f > 0;
+}
+
+/* obj_whiten(x, mask, n, 1, out) with the mean and (Bessel-corrected) variance
+ * over the masked entries of every rank: two all-reduced passes in double. */
+static void whiten_global(float *x, const float *mask, size_t n) {
+    double a[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) { a[0] += mask[i]; a[1] += (double)mask[i] * x[i]; }
+    CHECK_OK(dist_allreduce_sum_f64(a, 2), "advantage statistics");
+    double M = a[0], mean = M > 0 ? a[1] / M : 0.0, v = 0;
+    for (size_t i = 0; i < n; i++) { double d = x[i] - mean; v += (double)mask[i] * d * d; }
+    CHECK_OK(dist_allreduce_sum_f64(&v, 1), "advantage statistics");
+    double var = M > 1 ? v / M * (M / (M - 1.0)) : 0.0;
+    double inv = M > 1 ? 1.0 / sqrt(var + 1e-8) : 1.0;
+    for (size_t i = 0; i < n; i++) x[i] = mask[i] == 0 ? 0.0f : (float)((x[i] - mean) * inv);
+}
+
 rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, int *abandoned) {
     const ppo_config *c = &t->c;
     int R = t->R, K = c->k, P = c->prompts_per_step, MB = c->minibatch, V = t->V;
@@ -172,9 +194,10 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
     *abandoned = 0;
     st->step = t->step;
     double t0 = rl_now();
-    /* 1. rollout */
+    int rank = t->dp ? dist_rank() : 0, world = t->dp ? dist_world() : 1;
+    /* 1. rollout (rank r: prompts r*P .. r*P+P-1 of the step's P x world) */
     for (int p = 0; p < P; p++) {
-        int pi = t->perm_prompts[(t->cursor + (uint64_t)p) % (uint64_t)t->n_prompts];
+        int pi = t->perm_prompts[(t->cursor + (uint64_t)rank * P + (uint64_t)p) % (uint64_t)t->n_prompts];
         for (int j = 0; j < K; j++) {
             int r = p * K + j;
             t->rp[r] = t->prompts[pi];
@@ -187,12 +210,12 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
     so.max_tokens = c->max_new;
     so.temperature = (float)c->temperature;
     for (int i = 0; i < 4; i++) so.stop_tokens[i] = c->stop_tokens[i];
-    so.seed = mix64(c->seed ^ mix64((uint64_t)t->step + 1));
+    so.seed = mix64(dist_seed_for_rank(c->seed, rank) ^ mix64((uint64_t)t->step + 1)); /* rank 0: c->seed */
     RL_TRY(sampler_generate_ws(pol, &t->sw, t->rp, t->rplen, R, &so, NULL, NULL));
     const sampler_result *res = &t->sw.res;
     double t1 = rl_now();
     st->t_gen = t1 - t0;
-    if (stop && *stop) { *abandoned = 1; return RL_OK; }
+    if (agreed_stop(t, stop)) { *abandoned = 1; return RL_OK; }
     /* 2. score */
     for (int r = 0; r < R; r++) {
         t->items[r].prompt = t->rp[r];
@@ -204,7 +227,7 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
     RL_TRY(reward_score(t->reward, t->items, R, t->score, NULL));
     double t2 = rl_now();
     st->t_score = t2 - t1;
-    if (stop && *stop) { *abandoned = 1; return RL_OK; }
+    if (agreed_stop(t, stop)) { *abandoned = 1; return RL_OK; }
     /* 3. rows: inputs/targets/mask with T = the longest row - 1 */
     int T = 1;
     for (int r = 0; r < R; r++) {
@@ -273,13 +296,23 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
         if (c->score_clip > 0) sc = sc < -c->score_clip ? -c->score_clip : sc > c->score_clip ? c->score_clip : sc;
         t->score_c[r] = (float)sc;
     }
-    st->reward_mean = rs / R;
-    st->reward_std = R > 1 ? sqrt(fmax(0, (rss - rs * rs / R) / (R - 1))) : 0;
-    st->kl = kl_sum / R;
-    st->kl_k1 = k1_sum / R;
-    st->kl_k3 = k3_sum / R;
+    double Rg = R;
+    if (t->dp) {
+        /* global statistics: sums over every rank's rows (each rank has R) */
+        if (t->dist_debug)
+            fprintf(stderr, "dist-debug: rank %d step %lld rows %d reward_sum %.17g kl_sum %.17g\n", rank, t->step, R, rs, kl_sum);
+        double red[9] = {kl_sum, k1_sum, k3_sum, rs, rss, len_sum, (double)R, ent_sum, ent_n};
+        CHECK_OK(dist_allreduce_sum_f64(red, 9), "global rollout statistics");
+        kl_sum = red[0]; k1_sum = red[1]; k3_sum = red[2]; rs = red[3]; rss = red[4]; len_sum = red[5]; Rg = red[6];
+        st->entropy = red[8] > 0 ? red[7] / red[8] : 0;
+    }
+    st->reward_mean = rs / Rg;
+    st->reward_std = Rg > 1 ? sqrt(fmax(0, (rss - rs * rs / Rg) / (Rg - 1))) : 0;
+    st->kl = kl_sum / Rg;
+    st->kl_k1 = k1_sum / Rg;
+    st->kl_k3 = k3_sum / Rg;
     st->beta = beta;
-    st->resp_len = len_sum / R;
+    st->resp_len = len_sum / Rg;
     if (c->algo == PPO_ALGO_PPO) {
         obj_shape_rewards(t->score, t->kl, t->mask, R, T, beta, c->score_clip, t->rewards);
         obj_gae(t->rewards, t->values, t->mask, R, T, c->gamma, c->lam, t->adv, t->returns);
@@ -294,7 +327,10 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
         for (size_t k = 0; k < RT; k++) t->adv[k] = t->mask[k] * t->seq_adv[k / T];
         st->explained_var = NAN;
     }
-    if (c->whiten_adv) obj_whiten(t->adv, t->mask, (int)RT, 1, t->adv);
+    if (c->whiten_adv) {
+        if (t->dp) whiten_global(t->adv, t->mask, RT);
+        else obj_whiten(t->adv, t->mask, (int)RT, 1, t->adv);
+    }
     /* 5. train */
     int nmb = 0;
     for (int e = 0; e < c->epochs; e++) {
@@ -352,8 +388,11 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
             } else {
                 gpt_backward_end(pol, t->mb_dlogp);
             }
-            optim_clip_grad_norm(pol->grads, pol->num_params, 1.0f, (float)c->grad_clip);
-            optim_adamw_step(t->opt, pol->params, pol->grads, (float)c->lr);
+            if (t->dp) RL_TRY(dist_dp_step(t->dp, 1.0f, (float)c->grad_clip, (float)c->lr, NULL)); /* mean over ranks */
+            else {
+                optim_clip_grad_norm(pol->grads, pol->num_params, 1.0f, (float)c->grad_clip);
+                optim_adamw_step(t->opt, pol->params, pol->grads, (float)c->lr);
+            }
             if (t->value) {
                 gpt_model *vm = t->value;
                 gpt_zero_grad(vm);
@@ -363,8 +402,11 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
                 gpt_backward_begin(vm);
                 head_backward(vm, B, T, t->mb_dv, t->mb_pos, t->mb_tmp);
                 gpt_backward_end(vm, NULL);
-                optim_clip_grad_norm(vm->grads, vm->num_params, 1.0f, (float)c->grad_clip);
-                optim_adamw_step(t->vopt, vm->params, vm->grads, (float)c->value_lr);
+                if (t->vdp) RL_TRY(dist_dp_step(t->vdp, 1.0f, (float)c->grad_clip, (float)c->value_lr, NULL));
+                else {
+                    optim_clip_grad_norm(vm->grads, vm->num_params, 1.0f, (float)c->grad_clip);
+                    optim_adamw_step(t->vopt, vm->params, vm->grads, (float)c->value_lr);
+                }
             }
             st->vf_loss += vs.loss;
             st->vf_clipfrac += vs.clipfrac;
@@ -372,10 +414,21 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
         }
     }
     st->pg_loss /= nmb; st->clipfrac /= nmb; st->approx_kl /= nmb; st->vf_loss /= nmb; st->vf_clipfrac /= nmb;
-    /* 6. KL control (episodes = rows) */
-    obj_kl_ctl_update(&t->klc, st->kl, R);
+    if (t->dp) {
+        /* minibatch means: every rank ran the same number of minibatches */
+        double red[6] = {st->pg_loss, st->clipfrac, st->approx_kl, st->vf_loss, st->vf_clipfrac, st->explained_var};
+        CHECK_OK(dist_allreduce_sum_f64(red, 6), "global training statistics");
+        st->pg_loss = red[0] / world; st->clipfrac = red[1] / world; st->approx_kl = red[2] / world;
+        st->vf_loss = red[3] / world; st->vf_clipfrac = red[4] / world;
+        st->explained_var = red[5] / world; /* the mean of the ranks' (NaN for rloo/grpo) */
+        double mx[2] = {st->logp_diff, st->first_ratio_dev};
+        CHECK_OK(dist_allreduce_max_f64(mx, 2), "global training statistics");
+        st->logp_diff = mx[0]; st->first_ratio_dev = mx[1];
+    }
+    /* 6. KL control (episodes = rows, of every rank) */
+    obj_kl_ctl_update(&t->klc, st->kl, Rg);
     t->step++;
-    t->cursor += (uint64_t)P;
+    t->cursor += (uint64_t)P * (uint64_t)world;
     st->t_train = rl_now() - t2;
     return RL_OK;
 }

@@ -47,6 +47,7 @@
 #include "../model/gpt.h"
 #include "../model/sampler.h"
 #include "../optim/adamw.h"
+#include "../dist/dp.h"
 
 typedef enum { PPO_ALGO_PPO = 0, PPO_ALGO_RLOO = 1, PPO_ALGO_GRPO = 2 } ppo_algo;
 
@@ -134,6 +135,17 @@ typedef struct {
     /* minibatch gathers (minibatch, Tp) */
     int *mb_in, *mb_tg, *mb_pos;
     float *mb_mask, *mb_old, *mb_ref, *mb_adv, *mb_ret, *mb_oldv, *mb_v, *mb_dlogp, *mb_dv, *mb_sadv, *mb_tmp;
+    /* Data parallelism (src/dist), set by the caller after ppo_init; NULL =
+     * one process (the code path of a trainer that never heard of MPI). With
+     * dp every rank rolls out its own P prompts (the next P x world of the
+     * shared prompt order, rank r the r-th P of them) with its own sampling
+     * seed (dist_seed_for_rank), scores them where they are, and the logged
+     * statistics (reward mean/std, KL, entropy, length), advantage whitening
+     * and the KL controller use global sums over all ranks; each minibatch
+     * step averages the ranks' gradients (dist_dp_step on dp, vdp for the
+     * separate value network). opt/vopt must then be dist_dp_adamw(dp/vdp). */
+    dist_dp *dp, *vdp;
+    int dist_debug;                  /* 1: print this rank's local sums to stderr every step */
 } ppo_trainer;
 
 /* Sets up a trainer. policy/ref/value must be gpt_init'ed (or loaded) with
@@ -171,6 +183,7 @@ typedef struct {
     const char *aggregate;    /* group rule */
     double alpha;
     int steps, save_every, resume, chat, quiet;
+    int dist_debug;           /* under mpirun: every rank prints its local reward/KL sums to stderr */
     ppo_config c;
 } ppo_run_opts;
 /* Loads everything, trains `steps` iterations (Ctrl-C: saves and returns),

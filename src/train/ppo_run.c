@@ -9,6 +9,7 @@
 #include "ppo.h"
 #include "../base/log.h"
 #include "../model/checkpoint.h"
+#include "common.h"
 
 /* ---- prompts ------------------------------------------------------------------ */
 
@@ -115,7 +116,9 @@ static uint64_t d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 static double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 static uint64_t run_sig(const ppo_config *c) { return (uint64_t)c->algo | (uint64_t)c->separate_value << 4 | (uint64_t)c->k << 8; }
 
+/* Collective under MPI: rank 0 writes, the others wait at the barrier. */
 static void save_all(const ppo_run_opts *o, const ppo_trainer *t, const char *tid, const char *vpath) {
+    if (!dist_is_root()) { CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint"); return; }
     ckpt_train_state ts;
     memset(&ts, 0, sizeof ts);
     ts.step = t->step;
@@ -140,6 +143,7 @@ static void save_all(const ppo_run_opts *o, const ppo_trainer *t, const char *ti
     CHECK_OK(ckpt_save(o->out_path, t->policy, tid, t->opt, &ts), "could not write %s", o->out_path);
     if (t->value) CHECK_OK(ckpt_save(vpath, t->value, tid, t->vopt, &ts), "could not write %s", vpath);
 #endif
+    CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
 }
 
 static void init_opt(optim_adamw *opt, gpt_model *m, double wd) {
@@ -148,7 +152,13 @@ static void init_opt(optim_adamw *opt, gpt_model *m, double wd) {
     CHECK_OK(optim_adamw_init(opt, m->num_params, g, ng, 0.9f, 0.95f, 1e-8f, (float)wd), "optimizer");
 }
 
-int ppo_run(const ppo_run_opts *o) {
+int ppo_run(const ppo_run_opts *o_in) {
+    /* data parallel under mpirun (src/dist): rank 0 alone talks, logs and writes */
+    int world = dist_world(), root = dist_is_root();
+    ppo_run_opts oq = *o_in;
+    oq.quiet = o_in->quiet || !root;
+    const ppo_run_opts *o = &oq;
+    dist_watchdog(TRN_DIST_TIMEOUT);
     ppo_config c = o->c;
     tok_tokenizer *tok = NULL;
     CHECK_OK(tok_load(&tok, o->tokenizer_path), "loading the tokenizer %s", o->tokenizer_path);
@@ -213,13 +223,33 @@ int ppo_run(const ppo_run_opts *o) {
         t.rng = info.train.rng;
         t.klc.beta = u2d(info.train.extra[0]);
         t.cursor = info.train.extra[1];
-        rl_info("resuming %s at step %lld (KL coefficient %.4g)", src, t.step, t.klc.beta);
+        if (root) rl_info("resuming %s at step %lld (KL coefficient %.4g)", src, t.step, t.klc.beta);
+    }
+    /* more than one rank: gradients averaged, the same AdamW step everywhere
+     * (the optimizers move into dp/vdp, which free them) */
+    dist_dp dp, vdp;
+    if (world > 1) {
+        dist_dp_opts dpo = {0, 0, 0};
+        CHECK_OK(dist_dp_init_gpt(&dp, &pol, &dpo), "data-parallel set-up");
+        CHECK_OK(dist_dp_adamw_adopt(&dp, &opt), "optimizer");
+        t.dp = &dp;
+        t.opt = (optim_adamw *)dist_dp_adamw(&dp);
+        if (use_value) {
+            CHECK_OK(dist_dp_init_gpt(&vdp, &val, &dpo), "data-parallel set-up (value network)");
+            CHECK_OK(dist_dp_adamw_adopt(&vdp, &vopt), "optimizer (value network)");
+            t.vdp = &vdp;
+            t.vopt = (optim_adamw *)dist_dp_adamw(&vdp);
+        }
+        t.dist_debug = o->dist_debug;
+        if (!o->quiet)
+            rl_info("data parallel: %d ranks x %d prompts x %d samples per step, %d threads per rank", world, c.prompts_per_step, c.k,
+                    ops_threads());
     }
     if (!o->quiet)
         rl_info("%s: %d prompts, %d x %d rollouts/step, up to %d new tokens, reward: %s", ppo_algo_name(c.algo), pr.n,
                 c.prompts_per_step, c.k, c.max_new, reward_describe(rw));
     rl_metrics met;
-    CHECK_OK(rl_metrics_open(&met, o->log_path, o->resume), "cannot open the metrics log %s", o->log_path);
+    CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, o->resume), "cannot open the metrics log %s", o->log_path);
     g_stop = 0;
     struct sigaction sa, old_sa;
     memset(&sa, 0, sizeof sa);
@@ -260,19 +290,26 @@ int ppo_run(const ppo_run_opts *o) {
                                st.reward_mean, st.reward_std, st.kl, st.beta, st.entropy, st.clipfrac, st.resp_len, st.t_gen,
                                st.t_score, st.t_train);
         if (o->save_every > 0 && t.step % o->save_every == 0) save_all(o, &t, tid, vpath);
-        if (g_stop) { interrupted = 1; break; }
+        int stop = g_stop;
+        if (world > 1) {
+            double f = stop;
+            CHECK_OK(dist_allreduce_max_f64(&f, 1), "agreeing on a stop");
+            stop = f > 0;
+        }
+        if (stop) { interrupted = 1; break; }
     }
     if (!o->quiet) rl_progress_end(&bar);
     save_all(o, &t, tid, vpath);
     sigaction(SIGINT, &old_sa, NULL);
-    if (interrupted) rl_info("interrupted: saved %s at step %lld (the rollout in flight was discarded); rerun with --resume", o->out_path, t.step);
+    if (interrupted && root) rl_info("interrupted: saved %s at step %lld (the rollout in flight was discarded); rerun with --resume", o->out_path, t.step);
     else if (!o->quiet) rl_info("saved %s%s%s", o->out_path, use_value ? " and " : "", use_value ? vpath : "");
     rl_metrics_close(&met);
     ppo_free(&t);
     reward_close(rw);
     gpt_free(&pol); gpt_free(&ref);
-    optim_adamw_free(&opt);
-    if (use_value) { gpt_free(&val); optim_adamw_free(&vopt); }
+    if (world > 1) { dist_dp_free(&dp); if (use_value) dist_dp_free(&vdp); }
+    else { optim_adamw_free(&opt); if (use_value) optim_adamw_free(&vopt); }
+    if (use_value) gpt_free(&val);
     ppo_prompts_free(&pr);
     tok_free(tok);
     return 0;

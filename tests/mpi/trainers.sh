@@ -5,7 +5,11 @@
 #    sees other data, must not;
 #  - rank 0 alone prints and logs;
 #  - checkpoints written under MPI load in a single process (score, train on);
-#  - kto and sft run under MPI (2 ranks) and leave a loadable checkpoint.
+#  - kto and sft run under MPI (2 ranks) and leave a loadable checkpoint;
+#  - ppo (and grpo, rloo) with 2 ranks completes; its logged global reward mean
+#    and KL equal the row-weighted mean of the ranks' local sums (--dist-debug
+#    prints them), the ranks' rollouts differ (own seeds), rank 0's first
+#    rollout is the one-process run's (rank 0 keeps --seed).
 #
 # TOL: the runs compute the same gradient with a different fp32 summation
 # order (per-rank forwards over B rows, then a sum over ranks, vs one forward
@@ -97,4 +101,33 @@ expect_exit 0 $MPI "$RLHF" sft $S --data "$TMP/mix.jsonl" --winners --steps 4 --
   --out "$TMP/s2.ckpt" --log "$TMP/s2.jsonl" --quiet
 expect_true "sft: 4 step rows and a val loss" test "$(grep -c '"loss"' "$TMP/s2.jsonl")" -eq 4 -a "$(grep -c '"val_loss"' "$TMP/s2.jsonl")" -eq 1
 expect_exit 0 "$RLHF" sample --model "$TMP/s2.ckpt" --tokenizer "$TMP/tok.bin" --prompt "say" --max-tokens 4 --threads 1
+
+# ---- ppo: rollouts on every rank, global statistics ----
+printf 'say alpha\nsay beta\nsay gamma\nsay delta\nsay red\nsay blue\nsay green\nsay mu\n' > "$TMP/prompts.txt"
+PP="--policy $TMP/s2.ckpt --tokenizer $TMP/tok.bin --reward regex:[aeiou] --prompts $TMP/prompts.txt --prompts-per-step 2 --k 2 --max-new 6 --minibatch 2 --threads 1"
+expect_exit 0 $MPI "$RLHF" ppo $PP --steps 3 --out "$TMP/p2.ckpt" --log "$TMP/p2.jsonl" --dist-debug
+expect_out "data parallel: 2 ranks x 2 prompts"
+grep '^dist-debug:' "$TMP/out" > "$TMP/dbg"
+expect_true "ppo: 3 steps x 2 ranks of local sums" test "$(wc -l < "$TMP/dbg")" -eq 6
+expect_true "ppo: rank 0 alone logs: 3 rows" test "$(grep -c '"reward_mean"' "$TMP/p2.jsonl")" -eq 3
+# global = (sum over ranks of local sums) / (sum of local rows), per step
+awk '{ for (i = 1; i <= NF; i++) { if ($i == "step") s = $(i+1); if ($i == "rows") n[s] += $(i+1);
+        if ($i == "reward_sum") r[s] += $(i+1); if ($i == "kl_sum") k[s] += $(i+1) } }
+     END { for (s in n) printf "%d %.9g %.9g\n", s + 1, r[s] / n[s], k[s] / n[s] }' "$TMP/dbg" | sort -n > "$TMP/want"
+sed 's/.*"step":\([0-9]*\),"reward_mean":\([^,]*\),.*"kl":\([^,]*\),.*/\1 \2 \3/' "$TMP/p2.jsonl" > "$TMP/got"
+echo "  ppo global (step reward_mean kl) logged vs from the ranks' sums:"; paste "$TMP/got" "$TMP/want" | sed 's/^/    /'
+d=$(paste "$TMP/got" "$TMP/want" | awk '{ for (i = 2; i <= 3; i++) { e = $i - $(i+3); if (e < 0) e = -e; if (e > m) m = e } } END { printf "%.3g\n", m + 0 }')
+expect_true "ppo: logged reward mean and KL = row-weighted mean of the ranks' (max diff $d <= 1e-8)" le "$d" 1e-8
+expect_true "ppo: steps match" test "$(cut -d' ' -f1 "$TMP/got" | tr '\n' ' ')" = "$(cut -d' ' -f1 "$TMP/want" | tr '\n' ' ')"
+expect_true "ppo: the ranks' rollouts differ (own seeds)" \
+  test "$(grep 'rank 0 step 1 ' "$TMP/dbg" | sed 's/.*kl_sum //')" != "$(grep 'rank 1 step 1 ' "$TMP/dbg" | sed 's/.*kl_sum //')"
+# one process, same flags: its first rollout is rank 0's (same prompts, same seed)
+expect_exit 0 "$RLHF" ppo $PP --steps 1 --out "$TMP/p1.ckpt" --log "$TMP/p1.jsonl" --quiet
+r1=$(sed -n 's/.*"reward_mean":\([^,]*\),.*/\1/p' "$TMP/p1.jsonl")
+r0=$(grep 'rank 0 step 0 ' "$TMP/dbg" | awk '{ for (i = 1; i <= NF; i++) if ($i == "reward_sum") printf "%.9g", $(i+1) / 4 }')
+expect_true "ppo: rank 0's first rollout = the one-process run's (reward mean $r0 vs $r1)" awk -v a="$r0" -v b="$r1" 'BEGIN { d = a - b; exit !(d < 1e-9 && d > -1e-9) }'
+expect_exit 0 "$RLHF" sample --model "$TMP/p2.ckpt" --tokenizer "$TMP/tok.bin" --prompt "say" --max-tokens 4 --threads 1
+expect_exit 0 $MPI "$RLHF" ppo $PP --algo grpo --steps 2 --out "$TMP/g2.ckpt" --log "$TMP/g2.jsonl" --quiet
+expect_true "grpo: 2 rows" test "$(grep -c '"reward_mean"' "$TMP/g2.jsonl")" -eq 2
+expect_exit 0 $MPI "$RLHF" ppo $PP --algo rloo --value separate --steps 2 --out "$TMP/o2.ckpt" --quiet
 finish
