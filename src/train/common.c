@@ -218,9 +218,12 @@ void trn_sigint_install(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
+    /* SIGUSR1 too: mpirun kills the ranks on Ctrl-C but forwards SIGUSR1, the
+     * way to stop a data-parallel run cleanly (the ranks agree on the flag) */
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
-void trn_sigint_restore(void) { signal(SIGINT, SIG_DFL); }
+void trn_sigint_restore(void) { signal(SIGINT, SIG_DFL); signal(SIGUSR1, SIG_DFL); }
 
 void trn_mean_std(const float *x, int n, double *mean, double *std) {
     double s = 0, ss = 0;

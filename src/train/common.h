@@ -106,7 +106,8 @@ void trn_load_records(fb_set *s, const char *path, const char *format, int skip_
 
 /* ---- Ctrl-C ------------------------------------------------------------------- */
 
-/* After trn_sigint_install(), the first SIGINT sets trn_stop (the trainer
+/* After trn_sigint_install(), the first SIGINT (or SIGUSR1, which mpirun
+ * forwards to the ranks) sets trn_stop (the trainer
  * finishes its step, writes its checkpoint and returns 130); a second one kills. */
 extern volatile sig_atomic_t trn_stop;
 void trn_sigint_install(void);

@@ -255,6 +255,8 @@ int ppo_run(const ppo_run_opts *o_in) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old_sa);
+    struct sigaction old_usr1;
+    sigaction(SIGUSR1, &sa, &old_usr1); /* mpirun forwards SIGUSR1 to the ranks: a clean stop */
     rl_progress bar;
     if (!o->quiet) rl_progress_start(&bar, ppo_algo_name(c.algo), o->steps);
     int interrupted = 0;
@@ -301,6 +303,7 @@ int ppo_run(const ppo_run_opts *o_in) {
     if (!o->quiet) rl_progress_end(&bar);
     save_all(o, &t, tid, vpath);
     sigaction(SIGINT, &old_sa, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     if (interrupted && root) rl_info("interrupted: saved %s at step %lld (the rollout in flight was discarded); rerun with --resume", o->out_path, t.step);
     else if (!o->quiet) rl_info("saved %s%s%s", o->out_path, use_value ? " and " : "", use_value ? vpath : "");
     rl_metrics_close(&met);

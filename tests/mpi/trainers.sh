@@ -5,6 +5,7 @@
 #    sees other data, must not;
 #  - rank 0 alone prints and logs;
 #  - checkpoints written under MPI load in a single process (score, train on);
+#  - SIGUSR1 to mpirun stops an rm run cleanly: exit 130, a loadable checkpoint;
 #  - kto and sft run under MPI (2 ranks) and leave a loadable checkpoint;
 #  - ppo (and grpo, rloo) with 2 ranks completes; its logged global reward mean
 #    and KL equal the row-weighted mean of the ranks' local sums (--dist-debug
@@ -93,6 +94,17 @@ field "$TMP/d1.jsonl" loss > "$TMP/fa"; field "$TMP/dh.jsonl" loss > "$TMP/fb"; 
 expect_true "dpo control 1 x 2 differs from 1 x 4 by more than 100 x $TOL (got $dh)" gt100 "$dh" "$TOL"
 expect_exit 0 "$RLHF" sft $S --data "$TMP/mix.jsonl" --model "$TMP/d2.ckpt" --steps 1 --out "$TMP/d3.ckpt" --quiet
 
+# ---- clean stop: mpirun forwards SIGUSR1; the ranks agree and rank 0 writes ----
+rm -f "$TMP/u.ckpt"
+mpirun -np 2 "$RLHF" rm $S --records "$TMP/prefs.jsonl" --batch 4 --steps 1000000 --out "$TMP/u.ckpt" --log "$TMP/u.jsonl" --quiet >"$TMP/out" 2>&1 &
+mp=$!
+i=0; while [ "$(grep -c '"loss"' "$TMP/u.jsonl" 2>/dev/null || echo 0)" -lt 3 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -USR1 $mp
+wait $mp
+rc=$?
+expect_true "rm: SIGUSR1 to mpirun: exit 130 (got $rc)" test "$rc" -eq 130
+expect_exit 0 "$RLHF" score --rm "$TMP/u.ckpt" --tokenizer "$TMP/tok.bin" --input "$TMP/score.jsonl" --threads 1
+
 # ---- kto and sft run data-parallel and write loadable checkpoints ----
 expect_exit 0 $MPI "$RLHF" kto $S --records "$TMP/mix.jsonl" --steps 4 --batch 2 --val-fraction 0.2 --kl-samples 2 --kl-tokens 4 \
   --out "$TMP/k2.ckpt" --log "$TMP/k2.jsonl" --quiet
@@ -107,7 +119,8 @@ printf 'say alpha\nsay beta\nsay gamma\nsay delta\nsay red\nsay blue\nsay green\
 PP="--policy $TMP/s2.ckpt --tokenizer $TMP/tok.bin --reward regex:[aeiou] --prompts $TMP/prompts.txt --prompts-per-step 2 --k 2 --max-new 6 --minibatch 2 --threads 1"
 expect_exit 0 $MPI "$RLHF" ppo $PP --steps 3 --out "$TMP/p2.ckpt" --log "$TMP/p2.jsonl" --dist-debug
 expect_out "data parallel: 2 ranks x 2 prompts"
-grep '^dist-debug:' "$TMP/out" > "$TMP/dbg"
+# (-o: rank 0's progress bar, which ends in \r, may share a line with rank 1's output)
+grep -o 'dist-debug: rank [0-9]* step [0-9]* rows [0-9]* reward_sum [-0-9.e+]* kl_sum [-0-9.e+]*' "$TMP/out" > "$TMP/dbg"
 expect_true "ppo: 3 steps x 2 ranks of local sums" test "$(wc -l < "$TMP/dbg")" -eq 6
 expect_true "ppo: rank 0 alone logs: 3 rows" test "$(grep -c '"reward_mean"' "$TMP/p2.jsonl")" -eq 3
 # global = (sum over ranks of local sums) / (sum of local rows), per step
