@@ -1,0 +1,510 @@
+/* cpu_fast.c — fast CPU ops: OpenBLAS sgemm for every matmul (attention's two
+ * batched products included), OpenMP across rows / heads for the rest, and
+ * fused kernels where they save passes over memory:
+ *   - attention: scores, causal softmax and the weighted sum per (b, h) with
+ *     sgemm on strided views of qkv (no transposed copies);
+ *   - log-softmax + target log-prob in one pass (online max/sum), and its
+ *     backward writing the gradient in place over the logits.
+ *
+ * Threads: one pool only. OpenBLAS runs single-threaded and each OpenMP thread
+ * calls sgemm on its own block of rows, so the BLAS threads never compete with
+ * (spinning) OpenMP threads for the 2 cores. Results depend on the thread
+ * count only through block boundaries of row splits, which do not change the
+ * summation order of any output element: runs are reproducible.
+ *
+ * exp() is a vectorisable polynomial (rel. error ~2e-7, see fast_expf) because
+ * libm's expf does not vectorise here and softmax over V dominates otherwise.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef RL_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+#include "ops.h"
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define RL_F16C 1
+#endif
+
+const ops_table *ops_ref_table(void);
+
+static int g_threads = 1;
+static int g_threads_set; /* ops_set_threads was called (explicitly or by the first ops_get) */
+
+#ifndef _OPENMP
+static int omp_get_thread_num(void) { return 0; }
+static int omp_get_num_threads(void) { return 1; }
+#endif
+
+/* ---- BLAS ------------------------------------------------------------------ */
+
+#ifdef RL_HAVE_OPENBLAS
+#define GEMM(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc) \
+    cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, \
+                (M), (N), (K), (alpha), (A), (lda), (Bm), (ldb), (beta), (Cm), (ldc))
+#else
+/* Portable fallback: C(M,N) = alpha op(A) op(B) + beta C, row-major. */
+static void gemm_fallback(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *Bm, int ldb, float beta, float *Cm, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0;
+            for (int k = 0; k < K; k++)
+                s += (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * (tb ? Bm[(size_t)j * ldb + k] : Bm[(size_t)k * ldb + j]);
+            Cm[(size_t)i * ldc + j] = alpha * s + (beta == 0.0f ? 0.0f : beta * Cm[(size_t)i * ldc + j]);
+        }
+}
+#define GEMM(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc) \
+    gemm_fallback((ta), (tb), (M), (N), (K), (alpha), (A), (lda), (Bm), (ldb), (beta), (Cm), (ldc))
+#endif
+
+/* [lo, hi) of n items for thread `i` of `nt` (contiguous, near-equal blocks). */
+static inline void split_range(int n, int i, int nt, int *lo, int *hi) {
+    int q = n / nt, r = n % nt;
+    *lo = i * q + (i < r ? i : r);
+    *hi = *lo + q + (i < r ? 1 : 0);
+}
+
+/* ---- vectorisable exp ------------------------------------------------------ */
+
+/* e^x = 2^n e^r with n = round(x / ln2), |r| <= ln2/2, e^r by its degree-7 Taylor
+ * polynomial (truncation error < 6e-9 relative) — branch-free, so `omp simd`
+ * loops vectorise it. Inputs are clamped to [-87, 88] (result >= 1.6e-38, no
+ * denormals or inf), which is harmless for softmax and tanh. */
+static inline float fast_expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { uint32_t u; float f; } s;
+    s.u = (uint32_t)((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+
+/* ---- encoder --------------------------------------------------------------- */
+
+static void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
+    int N = B * T;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * C;
+        const float *e = wte + (size_t)inp[n] * C, *p = wpe + (size_t)(n % T) * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
+    }
+}
+
+/* Tokens repeat, so rows of dwte collide: each thread owns a slice of channels
+ * instead of a slice of positions. */
+static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C) {
+    int N = B * T;
+#pragma omp parallel
+    {
+        int lo, hi;
+        split_range(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * C;
+            float *de = dwte + (size_t)inp[n] * C, *dp = dwpe + (size_t)(n % T) * C;
+            for (int c = lo; c < hi; c++) { de[c] += d[c]; dp[c] += d[c]; }
+        }
+    }
+}
+
+/* ---- layernorm ------------------------------------------------------------- */
+
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float m = 0, v = 0;
+#pragma omp simd reduction(+ : m)
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+#pragma omp simd reduction(+ : v)
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        v /= C;
+        float s = 1.0f / sqrtf(v + 1e-5f);
+        float *o = out + (size_t)n * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+#define LN_MAXC 8192
+#define LN_MAXTHREADS 64
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C) {
+    if (C > LN_MAXC || g_threads > LN_MAXTHREADS) { ops_ref_table()->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C); return; }
+    float *parts_w[LN_MAXTHREADS], *parts_b[LN_MAXTHREADS];
+#pragma omp parallel
+    {
+        /* per-thread partial sums of dw, db (no allocation: C <= LN_MAXC) */
+        float pdw[LN_MAXC], pdb[LN_MAXC];
+        memset(pdw, 0, sizeof(float) * C);
+        memset(pdb, 0, sizeof(float) * C);
+#pragma omp for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+            float *dx = dinp + (size_t)n * C;
+            float m = mean[n], s = rstd[n], gm = 0, gxm = 0;
+#pragma omp simd reduction(+ : gm, gxm)
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - m) * s, g = d[c] * w[c];
+                gm += g;
+                gxm += g * xh;
+                pdw[c] += d[c] * xh;
+                pdb[c] += d[c];
+            }
+            gm /= C;
+            gxm /= C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - m) * s;
+                dx[c] += s * (d[c] * w[c] - gm - xh * gxm);
+            }
+        }
+        /* combine the partials in thread order (not arrival order), so the
+         * result is the same on every run */
+        parts_w[omp_get_thread_num()] = pdw;
+        parts_b[omp_get_thread_num()] = pdb;
+#pragma omp barrier
+        int nt = omp_get_num_threads();
+#pragma omp for schedule(static)
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < nt; t++) { dw[c] += parts_w[t][c]; db[c] += parts_b[t][c]; }
+    }
+}
+
+/* ---- matmul ---------------------------------------------------------------- */
+
+/* Few rows (decoding: one row per sequence): sgemm re-packs all of w on every
+ * call, which costs as much as the product itself below ~8 rows (measured:
+ * sgemm at 2.5 GFLOP/s for 2 rows vs sgemv at 7-9 for one). So one sgemv per
+ * row, each thread taking a block of output channels. Memory-bound, as
+ * decoding is. */
+#define MM_SMALL_N 8
+static void matmul_forward_small(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+#pragma omp parallel
+    {
+        int lo, hi;
+        split_range(OC, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int n = 0; n < N && hi > lo; n++) {
+            float *o = out + (size_t)n * OC + lo;
+            if (bias) memcpy(o, bias + lo, sizeof(float) * (hi - lo)); else memset(o, 0, sizeof(float) * (hi - lo));
+#ifdef RL_HAVE_OPENBLAS
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, C, 1.0f, w + (size_t)lo * C, C, inp + (size_t)n * C, 1, 1.0f, o, 1);
+#else
+            GEMM(0, 1, 1, hi - lo, C, 1.0f, inp + (size_t)n * C, C, w + (size_t)lo * C, C, 1.0f, o, OC);
+#endif
+        }
+    }
+}
+
+static void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+    if (N < MM_SMALL_N) { matmul_forward_small(out, inp, w, bias, N, C, OC); return; }
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num(), lo, hi;
+        if (N >= 4 * nt) { /* split rows of the batch */
+            split_range(N, it, nt, &lo, &hi);
+            if (hi > lo) {
+                for (int n = lo; n < hi; n++) {
+                    float *o = out + (size_t)n * OC;
+                    if (bias) memcpy(o, bias, sizeof(float) * OC); else memset(o, 0, sizeof(float) * OC);
+                }
+                GEMM(0, 1, hi - lo, OC, C, 1.0f, inp + (size_t)lo * C, C, w, C, 1.0f, out + (size_t)lo * OC, OC);
+            }
+        } else { /* few rows (decoding): split output channels */
+            split_range(OC, it, nt, &lo, &hi);
+            if (hi > lo) {
+                for (int n = 0; n < N; n++) {
+                    float *o = out + (size_t)n * OC + lo;
+                    if (bias) memcpy(o, bias + lo, sizeof(float) * (hi - lo)); else memset(o, 0, sizeof(float) * (hi - lo));
+                }
+                GEMM(0, 1, N, hi - lo, C, 1.0f, inp, C, w + (size_t)lo * C, C, 1.0f, out + lo, OC);
+            }
+        }
+    }
+}
+
+static void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                            int N, int C, int OC) {
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num(), lo, hi;
+        if (dinp) {
+            split_range(N, it, nt, &lo, &hi);
+            if (hi > lo) GEMM(0, 0, hi - lo, C, OC, 1.0f, dout + (size_t)lo * OC, OC, w, C, 1.0f, dinp + (size_t)lo * C, C);
+        }
+        split_range(OC, it, nt, &lo, &hi);
+        if (hi > lo) {
+            GEMM(1, 0, hi - lo, C, N, 1.0f, dout + lo, OC, inp, C, 1.0f, dw + (size_t)lo * C, C);
+            if (dbias)
+                for (int n = 0; n < N; n++) {
+                    const float *d = dout + (size_t)n * OC;
+#pragma omp simd
+                    for (int o = lo; o < hi; o++) dbias[o] += d[o];
+                }
+        }
+    }
+}
+
+/* ---- attention ------------------------------------------------------------- */
+
+/* Per (b, h): S = scale Q K^T (T,T) by sgemm on strided views, causal softmax
+ * row by row (entries t2 > t set to 0), then O = A V. The full square S costs
+ * 2x the causal flops but runs at sgemm speed, far above hand loops. */
+static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            float *a = att + ((size_t)b * NH + h) * T * T;
+            GEMM(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+            for (int t = 0; t < T; t++) {
+                float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0;
+                for (int t2 = 0; t2 <= t; t2++) mx = r[t2] > mx ? r[t2] : mx;
+#pragma omp simd reduction(+ : sum)
+                for (int t2 = 0; t2 <= t; t2++) { r[t2] = fast_expf(r[t2] - mx); sum += r[t2]; }
+                float inv = 1.0f / sum;
+#pragma omp simd
+                for (int t2 = 0; t2 <= t; t2++) r[t2] *= inv;
+                for (int t2 = t + 1; t2 < T; t2++) r[t2] = 0.0f;
+            }
+            GEMM(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+        }
+}
+
+static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
+                               int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+            const float *a = att + ((size_t)b * NH + h) * T * T;
+            float *da = datt + ((size_t)b * NH + h) * T * T;
+            const float *d = dout + (size_t)b * T * C + h * hs;
+            GEMM(0, 1, T, T, hs, 1.0f, d, C, v, C3, 0.0f, da, T);  /* dA = dO V^T */
+            GEMM(1, 0, T, hs, T, 1.0f, a, T, d, C, 1.0f, dv, C3);  /* dV += A^T dO */
+            for (int t = 0; t < T; t++) {                          /* dS = scale A (dA - rowdot) */
+                const float *ar = a + (size_t)t * T;
+                float *dr = da + (size_t)t * T, dot = 0;
+#pragma omp simd reduction(+ : dot)
+                for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+#pragma omp simd
+                for (int t2 = 0; t2 <= t; t2++) dr[t2] = scale * ar[t2] * (dr[t2] - dot);
+                for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
+            }
+            GEMM(0, 0, T, hs, T, 1.0f, da, T, k, C3, 1.0f, dq, C3); /* dQ += dS K */
+            GEMM(1, 0, T, hs, T, 1.0f, da, T, q, C3, 1.0f, dk, C3); /* dK += dS^T Q */
+        }
+}
+
+/* ---- pointwise ------------------------------------------------------------- */
+
+#define GELU_K 0.7978845608028654f
+/* tanh(u) = 1 - 2 / (1 + e^{2u}), with the vectorisable exp. */
+static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); }
+
+static void gelu_forward(float *out, const float *inp, int n) {
+#pragma omp parallel for simd schedule(static)
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + fast_tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+    }
+}
+
+static void gelu_backward(float *dinp, const float *inp, const float *dout, int n) {
+#pragma omp parallel for simd schedule(static)
+    for (int i = 0; i < n; i++) {
+        float x = inp[i], th = fast_tanhf(GELU_K * (x + 0.044715f * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du) * dout[i];
+    }
+}
+
+static void residual_forward(float *out, const float *a, const float *b, int n) {
+#pragma omp parallel for simd schedule(static)
+    for (int i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void residual_backward(float *da, float *db, const float *dout, int n) {
+#pragma omp parallel for simd schedule(static)
+    for (int i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
+}
+
+/* ---- log-softmax + cross-entropy (fused) ----------------------------------- */
+
+static void logsoftmax_forward(float *lse, float *logp, const float *logits, const int *targets, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float mx = -INFINITY, s = 0;
+        for (int v = 0; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+#pragma omp simd reduction(+ : s)
+        for (int v = 0; v < V; v++) s += fast_expf(x[v] - mx);
+        float l = mx + logf(s);
+        lse[n] = l;
+        if (targets) logp[n] = targets[n] >= 0 ? x[targets[n]] - l : 0.0f;
+    }
+}
+
+static void logsoftmax_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
+                                const float *dlogp, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float *dx = dlogits + (size_t)n * V;
+        int y = targets[n];
+        if (y < 0) { memset(dx, 0, sizeof(float) * V); continue; }
+        float g = dlogp[n], l = lse[n];
+#pragma omp simd
+        for (int v = 0; v < V; v++) dx[v] = -g * fast_expf(x[v] - l);
+        dx[y] += g;
+    }
+}
+
+/* ---- half-precision weights for decoding ----------------------------------- */
+
+void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+#ifdef RL_F16C
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < n; i++) dst[i] = ops_f32_to_f16(src[i]);
+}
+
+/* One dot product of a float row with a half row. */
+static inline float dot_h(const float *x, const uint16_t *w, int C) {
+    int c = 0;
+    float s = 0;
+#ifdef RL_F16C
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; c + 16 <= C; c += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + c), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c))), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + c + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + c + 8))), a1);
+    }
+    __m256 a = _mm256_add_ps(a0, a1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    s = _mm_cvtss_f32(h);
+#endif
+    for (; c < C; c++) s += x[c] * ops_f16_to_f32(w[c]);
+    return s;
+}
+
+/* Each row of w is read once for all N rows (it stays in L1 across n). */
+static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        const uint16_t *wr = w + (size_t)o * C;
+        float b = bias ? bias[o] : 0.0f;
+        for (int n = 0; n < N; n++) out[(size_t)n * OC + o] = dot_h(inp + (size_t)n * C, wr, C) + b;
+    }
+}
+
+static const ops_table fast_table = {
+    "fast",
+    encoder_forward, encoder_backward,
+    layernorm_forward, layernorm_backward,
+    matmul_forward, matmul_backward,
+    attention_forward, attention_backward,
+    gelu_forward, gelu_backward,
+    residual_forward, residual_backward,
+    logsoftmax_forward, logsoftmax_backward,
+    matmul_forward_h,
+};
+
+/* ---- table lookup, threads, BLAS core -------------------------------------- */
+
+void ops_set_threads(int n) {
+#ifdef _OPENMP
+    if (n <= 0) {
+        const char *e = getenv("OMP_NUM_THREADS");
+        n = e && atoi(e) > 0 ? atoi(e) : omp_get_num_procs();
+    }
+    omp_set_num_threads(n);
+#else
+    n = 1;
+#endif
+#ifdef RL_HAVE_OPENBLAS
+    openblas_set_num_threads(1); /* see the top comment: one pool only */
+#endif
+    g_threads = n;
+    g_threads_set = 1;
+}
+
+int ops_threads(void) { return g_threads; }
+
+const ops_table *ops_get(const char *name) {
+    if (!g_threads_set) ops_set_threads(0);
+    if (!name) return NULL;
+    if (!strcmp(name, "ref")) return ops_ref_table();
+    if (!strcmp(name, "fast")) return &fast_table;
+    return NULL;
+}
+
+const char *ops_blas_core(void) {
+#ifdef RL_HAVE_OPENBLAS
+    return openblas_get_corename();
+#else
+    return "none";
+#endif
+}
+
+#ifdef RL_HAVE_OPENBLAS
+/* Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise recent Intel CPUs
+ * and falls back to SSE3-era kernels (Prescott/Nehalem/Sandybridge), several
+ * times slower. The core is chosen when the library loads, before main(), so
+ * the only fix from inside the program is to set OPENBLAS_CORETYPE and re-exec
+ * ourselves once. glibc passes (argc, argv, envp) to constructors of the main
+ * program. Skipped when OPENBLAS_CORETYPE is already set (the user decides) or
+ * RLHF_NO_BLAS_REEXEC is set. AMD CPUs (Zen) are recognised and untouched. */
+__attribute__((constructor)) static void blas_core_fix(int argc, char **argv, char **envp) {
+    (void)argc; (void)envp;
+    if (getenv("OPENBLAS_CORETYPE") || getenv("RLHF_NO_BLAS_REEXEC") || !argv || !argv[0]) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_is("intel")) return;
+    const char *core = openblas_get_corename();
+    if (!core) return;
+    static const char *good512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    static const char *good256[] = {"haswell", "skylakex", "cooperlake", "sapphirerapids", "zen"};
+    const char *want = NULL;
+    if (__builtin_cpu_supports("avx512f")) {
+        want = "SkylakeX";
+        for (size_t i = 0; i < sizeof good512 / sizeof *good512; i++) if (!strcasecmp(core, good512[i])) want = NULL;
+    } else if (__builtin_cpu_supports("avx2")) {
+        want = "Haswell";
+        for (size_t i = 0; i < sizeof good256 / sizeof *good256; i++) if (!strcasecmp(core, good256[i])) want = NULL;
+    }
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the slow kernels, but say so once */
+    fprintf(stderr, "warning: OpenBLAS picked the slow '%s' kernels; set OPENBLAS_CORETYPE=%s before running rlhf\n", core, want);
+}
+#endif

@@ -1,0 +1,107 @@
+/* ops.h — the table of tensor ops the GPT is built from.
+ *
+ * Two implementations share this contract:
+ *   "ref"  (cpu_ref.c)  plain loops, one thread, the oracle every other version is checked against;
+ *   "fast" (cpu_fast.c) OpenBLAS sgemm for the matmuls, OpenMP for the rest, fused kernels
+ *                       (attention with its softmax, softmax + cross-entropy).
+ * The model code (src/model/gpt.c) only calls through an ops_table, so the same
+ * model runs on either and the tests compare them op by op and end to end.
+ *
+ * Shapes use one vocabulary (llm.c style):
+ *   B batch, T time (sequence length), C channels, NH heads (hs = C/NH),
+ *   L layers, V vocabulary, N = B*T rows, OC output channels.
+ * All tensors are float32, row-major, contiguous.
+ *
+ * Conventions:
+ * - Every *_backward ACCUMULATES (+=) into its gradient outputs; callers zero
+ *   them first. This is what makes residual streams, the tied LM head/token
+ *   embedding and gradient accumulation work without extra copies.
+ * - Pointers never alias unless a comment says they may.
+ * - No op allocates memory; scratch space is passed in.
+ */
+#ifndef RL_OPS_H
+#define RL_OPS_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ops_table {
+    const char *name; /* "ref" or "fast" */
+
+    /* out(B,T,C) = wte[inp[b,t]] + wpe[t].   inp (B,T) token ids in [0,V); wte (V,C); wpe (maxT,C). */
+    void (*encoder_forward)(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C);
+    /* dwte (V,C) += scatter of dout; dwpe (maxT,C) += sum over b of dout.   dout (B,T,C). */
+    void (*encoder_backward)(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C);
+
+    /* LayerNorm over the last dim (eps 1e-5, biased variance, as PyTorch).
+     * out (N,C); mean, rstd (N) saved for backward; inp (N,C); w, b (C). */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C);
+    /* dinp (N,C), dw, db (C) += ...;   dout (N,C); inp (N,C); w (C); mean, rstd (N). */
+    void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C);
+
+    /* out (N,OC) = inp (N,C) @ w(OC,C)^T + bias (OC, may be NULL). */
+    void (*matmul_forward)(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+    /* dinp (N,C) += dout @ w;  dw (OC,C) += dout^T @ inp;  dbias (OC) += column sums of dout.
+     * dinp or dbias may be NULL (not needed). dout (N,OC). */
+    void (*matmul_backward)(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                            int N, int C, int OC);
+
+    /* Causal multi-head self-attention core (the projections are matmuls).
+     * qkv (B,T,3C): per position [q (C) | k (C) | v (C)], head h uses channels h*hs..(h+1)*hs.
+     * out (B,T,C) = softmax(q k^T / sqrt(hs), causal) v;  att (B,NH,T,T) saves the softmax
+     * (entries with t2 > t are 0) for the backward. */
+    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+    /* dqkv (B,T,3C) += ...;  datt (B,NH,T,T) is scratch (overwritten, not accumulated);
+     * dout (B,T,C); qkv, att from the forward. */
+    void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
+                               int B, int T, int C, int NH);
+
+    /* GELU, tanh approximation (PyTorch approximate='tanh').  out, inp (n). */
+    void (*gelu_forward)(float *out, const float *inp, int n);
+    /* dinp (n) += gelu'(inp) * dout. */
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, int n);
+
+    /* out (n) = a + b (out may alias a or b). */
+    void (*residual_forward)(float *out, const float *a, const float *b, int n);
+    /* da (n) += dout; db (n) += dout. */
+    void (*residual_backward)(float *da, float *db, const float *dout, int n);
+
+    /* Row-wise log-softmax statistics + log-probabilities of targets, fused.
+     * logits (N,V); lse (N) = log sum_v exp(logits[n,v]);  logp (N) = logits[n, targets[n]] - lse[n]
+     * for targets[n] >= 0, 0 where targets[n] < 0 (ignored position). targets may be NULL
+     * (then only lse is written and logp is untouched). */
+    void (*logsoftmax_forward)(float *lse, float *logp, const float *logits, const int *targets, int N, int V);
+    /* Backward of the per-position log-probability of the target. The one op that
+     * WRITES instead of accumulating (so it can work in place):
+     * dlogits (N,V) = dlogp[n] * (onehot(targets[n]) - softmax(logits[n]))  for targets[n] >= 0,
+     * rows with targets[n] < 0 are set to 0. dlogits may alias logits (each element is read
+     * before it is written), which lets the model reuse the logits buffer for its gradient.
+     * Cross-entropy is the special case dlogp = -weight/sum(weight). */
+    void (*logsoftmax_backward)(float *dlogits, const float *logits, const float *lse, const int *targets,
+                                const float *dlogp, int N, int V);
+
+    /* Decoding with half-precision weights (memory-bound: half the bytes per token).
+     * out (N,OC) = inp (N,C) @ w(OC,C)^T + bias (OC, may be NULL); w holds IEEE
+     * binary16 values, products and sums in float32. */
+    void (*matmul_forward_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC);
+} ops_table;
+
+/* IEEE binary16 <-> float32 (round to nearest even; inf/NaN kept; overflow -> inf). */
+uint16_t ops_f32_to_f16(float f);
+float ops_f16_to_f32(uint16_t h);
+/* Converts n floats to halves (vectorised where the CPU has F16C). */
+void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
+
+/* "ref" or "fast"; NULL for an unknown name. The tables are static: never freed. */
+const ops_table *ops_get(const char *name);
+
+/* Threads the fast kernels use (OpenMP and OpenBLAS kept equal so they never
+ * oversubscribe the cores). n <= 0 means "all cores" (or OMP_NUM_THREADS). */
+void ops_set_threads(int n);
+int ops_threads(void);
+
+/* Name of the BLAS core OpenBLAS picked ("Zen", "Haswell", "SkylakeX", ...;
+ * "none" without OpenBLAS). See cpu_fast.c for the Intel re-exec fix. */
+const char *ops_blas_core(void);
+
+#endif
