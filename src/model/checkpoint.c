@@ -10,8 +10,72 @@ static rl_status put(ckpt_sink *s, const void *p, size_t n) { return s->write(s-
 static rl_status put_u32(ckpt_sink *s, uint32_t v) { return put(s, &v, 4); }
 static rl_status put_u64(ckpt_sink *s, uint64_t v) { return put(s, &v, 8); }
 
+const char *ckpt_meta_get(const ckpt_meta *m, const char *key) {
+    if (!m || !key) return NULL;
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->key[i], key)) return m->val[i];
+    return NULL;
+}
+
+rl_status ckpt_meta_set(ckpt_meta *m, const char *key, const char *val) {
+    if (!key || !*key || strlen(key) >= sizeof m->key[0])
+        return rl_fail(RL_EINVAL, "checkpoint metadata key '%s' must be 1..%zu bytes", key ? key : "(null)", sizeof m->key[0] - 1);
+    if (!val || strlen(val) >= sizeof m->val[0])
+        return rl_fail(RL_EINVAL, "checkpoint metadata value of '%s' must be under %zu bytes", key, sizeof m->val[0]);
+    int i = 0;
+    while (i < m->n && strcmp(m->key[i], key)) i++;
+    if (i == m->n) {
+        if (m->n >= CKPT_META_MAX) return rl_fail(RL_EINVAL, "checkpoint metadata is full (%d keys)", CKPT_META_MAX);
+        m->n++;
+        strcpy(m->key[i], key);
+    }
+    strcpy(m->val[i], val);
+    return RL_OK;
+}
+
+rl_status ckpt_meta_set_f(ckpt_meta *m, const char *key, double val) {
+    char b[64];
+    snprintf(b, sizeof b, "%.9g", val);
+    return ckpt_meta_set(m, key, b);
+}
+
+int ckpt_meta_get_f(const ckpt_meta *m, const char *key, double *out) {
+    const char *v = ckpt_meta_get(m, key);
+    if (!v || !*v) return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (*end) return 0;
+    *out = d;
+    return 1;
+}
+
+const char *ckpt_meta_kind(const ckpt_meta *m) {
+    const char *k = ckpt_meta_get(m, "kind");
+    return k ? k : "lm";
+}
+
+/* A table is valid when n is in range, keys are non-empty, unique and
+ * NUL-terminated within their slots, and values NUL-terminated. */
+static rl_status meta_validate(const ckpt_meta *m) {
+    if (m->n < 0 || m->n > CKPT_META_MAX) return rl_fail(RL_EINVAL, "checkpoint metadata has %d keys (at most %d)", m->n, CKPT_META_MAX);
+    for (int i = 0; i < m->n; i++) {
+        size_t kl = strnlen(m->key[i], sizeof m->key[i]), vl = strnlen(m->val[i], sizeof m->val[i]);
+        if (kl == 0 || kl == sizeof m->key[i] || vl == sizeof m->val[i])
+            return rl_fail(RL_EINVAL, "checkpoint metadata entry %d has an empty or unterminated key/value", i);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(m->key[i], m->key[j])) return rl_fail(RL_EINVAL, "checkpoint metadata key '%s' appears twice", m->key[i]);
+    }
+    return RL_OK;
+}
+
 rl_status ckpt_write(ckpt_sink *s, const gpt_model *m, const char *tok_id, const optim_adamw *opt,
                      const ckpt_train_state *train) {
+    return ckpt_write_meta(s, m, tok_id, opt, train, NULL);
+}
+
+rl_status ckpt_write_meta(ckpt_sink *s, const gpt_model *m, const char *tok_id, const optim_adamw *opt,
+                          const ckpt_train_state *train, const ckpt_meta *meta) {
+    if (meta) RL_TRY(meta_validate(meta));
     const gpt_config *c = &m->cfg;
     char tid[64] = {0};
     if (tok_id && *tok_id) {
@@ -37,6 +101,14 @@ rl_status ckpt_write(ckpt_sink *s, const gpt_model *m, const char *tok_id, const
         for (int i = 0; i < 4; i++) RL_TRY(put_u64(s, train->loader[i]));
         for (int i = 0; i < 4; i++) RL_TRY(put_u64(s, train->extra[i]));
     }
+    /* version 2: metadata section, u32 count then (u32 len, key, u32 len, value) per entry */
+    int n = meta ? meta->n : 0;
+    RL_TRY(put_u32(s, (uint32_t)n));
+    for (int i = 0; i < n; i++) {
+        uint32_t kl = (uint32_t)strlen(meta->key[i]), vl = (uint32_t)strlen(meta->val[i]);
+        RL_TRY(put_u32(s, kl)); RL_TRY(put(s, meta->key[i], kl));
+        RL_TRY(put_u32(s, vl)); RL_TRY(put(s, meta->val[i], vl));
+    }
     return RL_OK;
 }
 
@@ -44,10 +116,16 @@ static rl_status writer_sink(void *ctx, const void *data, size_t n) { return rl_
 
 rl_status ckpt_save(const char *path, const gpt_model *m, const char *tok_id, const optim_adamw *opt,
                     const ckpt_train_state *train) {
+    return ckpt_save_meta(path, m, tok_id, opt, train, NULL);
+}
+
+rl_status ckpt_save_meta(const char *path, const gpt_model *m, const char *tok_id, const optim_adamw *opt,
+                         const ckpt_train_state *train, const ckpt_meta *meta) {
+    if (meta) RL_TRY(meta_validate(meta));
     rl_writer *w;
     RL_TRY(rl_writer_open(&w, path, CKPT_MAGIC, CKPT_VERSION, 0));
     ckpt_sink s = {writer_sink, w};
-    rl_status st = ckpt_write(&s, m, tok_id, opt, train);
+    rl_status st = ckpt_write_meta(&s, m, tok_id, opt, train, meta);
     if (st != RL_OK) { rl_writer_abort(w); return st; }
     return rl_writer_commit(w);
 }
@@ -89,6 +167,28 @@ static rl_status parse(const rl_mapped_file *f, const char *path, parsed *p) {
         for (int i = 0; i < 4; i++) p->info.train.rng.s[i] = rl_cursor_u64(&c);
         for (int i = 0; i < 4; i++) p->info.train.loader[i] = rl_cursor_u64(&c);
         for (int i = 0; i < 4; i++) p->info.train.extra[i] = rl_cursor_u64(&c);
+    }
+    p->info.version = f->info.version;
+    if (f->info.version >= 2) {
+        ckpt_meta *mt = &p->info.meta;
+        uint32_t nm = rl_cursor_u32(&c);
+        if (!c.bad && nm > CKPT_META_MAX)
+            return rl_fail(RL_EFORMAT, "%s: checkpoint metadata has %u keys (at most %d); the file is damaged", path, nm, CKPT_META_MAX);
+        for (uint32_t i = 0; i < nm && !c.bad; i++) {
+            uint32_t kl = rl_cursor_u32(&c);
+            if (c.bad || kl == 0 || kl >= sizeof mt->key[0]) return rl_fail(RL_EFORMAT, "%s: checkpoint metadata key %u is invalid; the file is damaged", path, i);
+            char key[32], val[256];
+            rl_cursor_read(&c, key, kl);
+            key[kl] = 0;
+            uint32_t vl = rl_cursor_u32(&c);
+            if (c.bad || vl >= sizeof mt->val[0]) return rl_fail(RL_EFORMAT, "%s: checkpoint metadata value %u is invalid; the file is damaged", path, i);
+            rl_cursor_read(&c, val, vl);
+            val[vl] = 0;
+            if (c.bad) break;
+            if (strlen(key) != kl || strlen(val) != vl || ckpt_meta_get(mt, key))
+                return rl_fail(RL_EFORMAT, "%s: checkpoint metadata entry %u is malformed; the file is damaged", path, i);
+            ckpt_meta_set(mt, key, val);
+        }
     }
     if (c.bad) return rl_fail(RL_EFORMAT, "%s: checkpoint is truncated; the file is damaged, use an earlier checkpoint", path);
     if (c.left) return rl_fail(RL_EFORMAT, "%s: %zu unexpected bytes after the checkpoint data", path, c.left);
