@@ -250,19 +250,30 @@ void gpt_backward_begin(gpt_model *m) {
     memset(m->d.dlnf, 0, (size_t)m->B * m->T * m->cfg.C * sizeof(float));
 }
 
+static void backward_rest(gpt_model *m, int has_dlogits);
+
 void gpt_backward_end(gpt_model *m, const float *dlogp) {
+    if (dlogp) {
+        CHECK(!m->skip_lm_head && m->has_targets, "gpt_backward_end with dlogp needs gpt_forward with targets");
+        /* dlogits written in place over the logits (they are not needed after this) */
+        m->ops->logsoftmax_backward(m->a.logits, m->a.logits, m->a.lse, m->tgt_copy, dlogp, m->B * m->T, m->cfg.V);
+    }
+    backward_rest(m, dlogp != NULL);
+}
+
+void gpt_backward_end_dlogits(gpt_model *m) {
+    CHECK(!m->skip_lm_head, "gpt_backward_end_dlogits needs gpt_forward (with the LM head)");
+    backward_rest(m, 1);
+}
+
+static void backward_rest(gpt_model *m, int has_dlogits) {
     const ops_table *op = m->ops;
     int B = m->B, T = m->T, L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V;
     size_t N = (size_t)B * T;
     gpt_acts *a = &m->a;
     gpt_grad_acts *d = &m->d;
     gpt_tensors *w = &m->w, *g = &m->g;
-    if (dlogp) {
-        CHECK(!m->skip_lm_head && m->has_targets, "gpt_backward_end with dlogp needs gpt_forward with targets");
-        /* dlogits written in place over the logits (they are not needed after this) */
-        op->logsoftmax_backward(a->logits, a->logits, a->lse, m->tgt_copy, dlogp, (int)N, V);
-        op->matmul_backward(d->dlnf, g->wte, NULL, a->logits, a->lnf, w->wte, (int)N, C, V);
-    }
+    if (has_dlogits) op->matmul_backward(d->dlnf, g->wte, NULL, a->logits, a->lnf, w->wte, (int)N, C, V);
     memset(d->dresidual, 0, N * C * sizeof(float));
     op->layernorm_backward(d->dresidual, g->lnfw, g->lnfb, d->dlnf, a->residual3 + (L - 1) * N * C, w->lnfw,
                            a->lnf_mean, a->lnf_rstd, (int)N, C);

@@ -173,6 +173,10 @@ void gpt_backward(gpt_model *m);
  * e.g. a pure reward model after gpt_forward_hidden). */
 void gpt_backward_begin(gpt_model *m);
 void gpt_backward_end(gpt_model *m, const float *dlogp);
+/* Like gpt_backward_end, for losses that need the whole logits row (an entropy
+ * bonus): the caller has overwritten m->a.logits (B,T,V) with dLoss/dlogits
+ * (read the logits first; m->a.lse holds each row's log-sum-exp). */
+void gpt_backward_end_dlogits(gpt_model *m);
 
 /* Scalar head on the final hidden state of the last forward:
  * out[b] = hw . lnf[b, pos[b], :] + hb.   pos (B) positions in [0, T). */

@@ -69,40 +69,68 @@ static int pick(const float *logits, int V, const sampler_opts *o, rl_rng *rng, 
     return c[n - 1].id;
 }
 
-rl_status sampler_generate(gpt_model *m, const int *const *prompts, const int *plen, int n, const sampler_opts *o,
-                           sampler_result *res, sampler_stream_fn cb, void *ctx) {
-    memset(res, 0, sizeof *res);
+void sampler_ws_free(sampler_ws *w) {
+    sampler_result_free(&w->res);
+    free(w->logits); free(w->lse); free(w->lp); free(w->cur); free(w->next); free(w->done);
+    free(w->scratch); free(w->rngs);
+    memset(w, 0, sizeof *w);
+}
+
+rl_status sampler_ws_init(sampler_ws *w, gpt_model *m, int max_n, int max_tokens) {
+    memset(w, 0, sizeof *w);
+    if (max_n < 1 || max_tokens < 1) return rl_fail(RL_EINVAL, "sampler: need >= 1 row and >= 1 token");
+    RL_TRY(gpt_cache_plan(m, max_n));
+    int V = m->cfg.V;
+    w->max_n = max_n;
+    w->max_tokens = max_tokens;
+    w->V = V;
+    w->res.cap = max_tokens;
+    w->res.tokens = calloc((size_t)max_n * max_tokens, sizeof(int));
+    w->res.logp = calloc((size_t)max_n * max_tokens, sizeof(float));
+    w->res.len = calloc(max_n, sizeof(int));
+    w->res.stopped = calloc(max_n, sizeof(int));
+    w->logits = malloc(sizeof(float) * (size_t)max_n * V);
+    w->lse = malloc(sizeof(float) * max_n);
+    w->lp = malloc(sizeof(float) * max_n);
+    w->cur = malloc(sizeof(int) * max_n);
+    w->next = malloc(sizeof(int) * max_n);
+    w->done = malloc(sizeof(int) * max_n);
+    w->scratch = malloc(sizeof(cand) * V);
+    w->rngs = malloc(sizeof(rl_rng) * max_n);
+    if (!w->res.tokens || !w->res.logp || !w->res.len || !w->res.stopped || !w->logits || !w->lse || !w->lp ||
+        !w->cur || !w->next || !w->done || !w->scratch || !w->rngs) {
+        sampler_ws_free(w);
+        return rl_fail(RL_ENOMEM, "sampler: out of memory for %d rows", max_n);
+    }
+    return RL_OK;
+}
+
+rl_status sampler_generate_ws(gpt_model *m, sampler_ws *w, const int *const *prompts, const int *plen, int n,
+                              const sampler_opts *o, sampler_stream_fn cb, void *ctx) {
     int V = m->cfg.V, maxT = m->cfg.maxT;
     if (n < 1) return rl_fail(RL_EINVAL, "sampler: no rows");
-    if (o->max_tokens < 1) return rl_fail(RL_EINVAL, "sampler: max_tokens must be >= 1");
+    if (n > w->max_n || V != w->V) return rl_fail(RL_EINVAL, "sampler: %d rows but the workspace holds %d", n, w->max_n);
+    if (o->max_tokens < 1 || o->max_tokens > w->max_tokens)
+        return rl_fail(RL_EINVAL, "sampler: max_tokens must be in [1, %d]", w->max_tokens);
     if (o->temperature < 0 || o->top_p <= 0 || o->top_p > 1 || o->top_k < 0)
         return rl_fail(RL_EINVAL, "sampler: temperature >= 0, 0 < top_p <= 1, top_k >= 0 required");
-    int maxp = 0;
     for (int r = 0; r < n; r++) {
         if (plen[r] < 1) return rl_fail(RL_EINVAL, "sampler: prompt %d is empty (start it with a BOS/separator token)", r);
         if (plen[r] >= maxT) return rl_fail(RL_EINVAL, "sampler: prompt %d has %d tokens; the context is %d", r, plen[r], maxT);
         for (int i = 0; i < plen[r]; i++)
             if (prompts[r][i] < 0 || prompts[r][i] >= V) return rl_fail(RL_EINVAL, "sampler: prompt %d token %d outside [0,%d)", r, prompts[r][i], V);
-        if (plen[r] > maxp) maxp = plen[r];
     }
     RL_TRY(gpt_cache_plan(m, n));
+    sampler_result *res = &w->res;
+    int cap = w->max_tokens;
     res->n = n;
-    res->cap = o->max_tokens;
-    res->tokens = calloc((size_t)n * o->max_tokens, sizeof(int));
-    res->logp = calloc((size_t)n * o->max_tokens, sizeof(float));
-    res->len = calloc(n, sizeof(int));
-    res->stopped = calloc(n, sizeof(int));
-    float *logits = malloc(sizeof(float) * (size_t)n * V);
-    float *lse = malloc(sizeof(float) * n), *lp = malloc(sizeof(float) * n);
-    int *cur = malloc(sizeof(int) * n), *next = malloc(sizeof(int) * n), *done = calloc(n, sizeof(int));
-    cand *scratch = malloc(sizeof(cand) * V);
-    rl_rng *rngs = malloc(sizeof(rl_rng) * n);
-    if (!res->tokens || !res->logp || !res->len || !res->stopped || !logits || !lse || !lp || !cur || !next || !done ||
-        !scratch || !rngs) {
-        free(logits); free(lse); free(lp); free(cur); free(next); free(done); free(scratch); free(rngs);
-        sampler_result_free(res);
-        return rl_fail(RL_ENOMEM, "sampler: out of memory for %d rows", n);
-    }
+    memset(res->len, 0, sizeof(int) * n);
+    memset(res->stopped, 0, sizeof(int) * n);
+    memset(w->done, 0, sizeof(int) * n);
+    float *logits = w->logits, *lp = w->lp;
+    int *cur = w->cur, *next = w->next, *done = w->done;
+    cand *scratch = w->scratch;
+    rl_rng *rngs = w->rngs;
     for (int r = 0; r < n; r++) { rl_rng_seed_stream(&rngs[r], o->seed, (uint64_t)r); cur[r] = prompts[r][0]; }
     int active = n;
     for (int pos = 0; pos < maxT && active > 0; pos++) {
@@ -115,20 +143,34 @@ rl_status sampler_generate(gpt_model *m, const int *const *prompts, const int *p
             next[r] = pick(logits + (size_t)r * V, V, o, &rngs[r], scratch);
         }
         /* log-probs of the chosen tokens with the training op */
-        m->ops->logsoftmax_forward(lse, lp, logits, next, n, V);
+        m->ops->logsoftmax_forward(w->lse, lp, logits, next, n, V);
         for (int r = 0; r < n; r++) {
             if (done[r] || pos + 1 < plen[r]) continue;
             int i = res->len[r]++;
-            res->tokens[(size_t)r * res->cap + i] = next[r];
-            res->logp[(size_t)r * res->cap + i] = lp[r];
+            res->tokens[(size_t)r * cap + i] = next[r];
+            res->logp[(size_t)r * cap + i] = lp[r];
             if (cb) cb(ctx, r, next[r]);
             int stop = 0;
             for (int s = 0; s < 4; s++) if (o->stop_tokens[s] >= 0 && next[r] == o->stop_tokens[s]) stop = 1;
             if (stop) res->stopped[r] = 1;
-            if (stop || res->len[r] == res->cap || pos + 2 > maxT) { done[r] = 1; active--; }
+            if (stop || res->len[r] == o->max_tokens || pos + 2 > maxT) { done[r] = 1; active--; }
         }
         int *t = cur; cur = next; next = t;
     }
-    free(logits); free(lse); free(lp); free(cur); free(next); free(done); free(scratch); free(rngs);
+    return RL_OK;
+}
+
+rl_status sampler_generate(gpt_model *m, const int *const *prompts, const int *plen, int n, const sampler_opts *o,
+                           sampler_result *res, sampler_stream_fn cb, void *ctx) {
+    memset(res, 0, sizeof *res);
+    if (n < 1) return rl_fail(RL_EINVAL, "sampler: no rows");
+    if (o->max_tokens < 1) return rl_fail(RL_EINVAL, "sampler: max_tokens must be >= 1");
+    sampler_ws w;
+    RL_TRY(sampler_ws_init(&w, m, n, o->max_tokens));
+    rl_status st = sampler_generate_ws(m, &w, prompts, plen, n, o, cb, ctx);
+    if (st != RL_OK) { sampler_ws_free(&w); return st; }
+    *res = w.res; /* hand the result arrays over */
+    memset(&w.res, 0, sizeof w.res);
+    sampler_ws_free(&w);
     return RL_OK;
 }

@@ -50,4 +50,26 @@ rl_status sampler_generate(gpt_model *m, const int *const *prompts, const int *p
                            sampler_result *res, sampler_stream_fn cb, void *ctx);
 void sampler_result_free(sampler_result *r);
 
+/* Planned-once variant for training loops (PPO rollouts, best-of-n): every
+ * buffer the decoding loop needs, sized for up to max_n rows and max_tokens
+ * generated tokens each, allocated by sampler_ws_init and reused by every
+ * sampler_generate_ws call (no allocation per call). res inside the
+ * workspace holds the last call's output (n, len, tokens, logp, stopped).
+ * Also plans the model's KV cache for max_n rows. */
+typedef struct {
+    int max_n, max_tokens, V;
+    sampler_result res;  /* owned; res.cap = max_tokens */
+    float *logits;       /* (max_n, V) */
+    float *lse, *lp;     /* (max_n) */
+    int *cur, *next, *done; /* (max_n) */
+    void *scratch;       /* (V) candidates */
+    void *rngs;          /* (max_n) rl_rng */
+} sampler_ws;
+rl_status sampler_ws_init(sampler_ws *w, gpt_model *m, int max_n, int max_tokens);
+void sampler_ws_free(sampler_ws *w);
+/* Same as sampler_generate (same tokens and log-probs for the same inputs) into
+ * w->res; o->max_tokens must be <= w->max_tokens and n <= w->max_n. */
+rl_status sampler_generate_ws(gpt_model *m, sampler_ws *w, const int *const *prompts, const int *plen, int n,
+                              const sampler_opts *o, sampler_stream_fn cb, void *ctx);
+
 #endif

@@ -1,0 +1,167 @@
+/* bon.c — see bon.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bon.h"
+#include "objectives.h"
+#include "ppo.h"
+#include "reward.h"
+#include "../base/log.h"
+#include "../data/feedback.h"
+#include "../model/checkpoint.h"
+#include "../model/sampler.h"
+
+int bon_argmax(const float *s, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (s[i] > s[best] || (isnan(s[best]) && !isnan(s[i]))) best = i;
+    return best;
+}
+
+/* Replaces every invalid UTF-8 sequence of s by U+FFFD (a byte-level model can
+ * stop inside a character; JSON needs valid UTF-8). Returns a new string. */
+static char *utf8_clean(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1);
+    CHECK(out, "out of memory");
+    size_t k = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        int len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        int ok = len > 0 && i + (size_t)len <= n;
+        for (int j = 1; ok && j < len; j++) ok = (p[i + j] & 0xC0) == 0x80;
+        if (ok && len >= 3) {
+            unsigned d = p[i + 1];
+            if ((c == 0xE0 && d < 0xA0) || (c == 0xED && d > 0x9F) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d > 0x8F)) ok = 0;
+        }
+        if (ok) { memcpy(out + k, p + i, (size_t)len); k += (size_t)len; i += (size_t)len; }
+        else { memcpy(out + k, "\xEF\xBF\xBD", 3); k += 3; i++; }
+    }
+    out[k] = 0;
+    return out;
+}
+
+/* Response text without special tokens (malloc'd, valid UTF-8). */
+static char *text_of(const tok_tokenizer *t, const int *ids, int n) {
+    int *keep = malloc(sizeof(int) * (n > 0 ? n : 1)), k = 0;
+    CHECK(keep, "out of memory");
+    for (int i = 0; i < n; i++) if (!tok_is_special(t, ids[i])) keep[k++] = ids[i];
+    char *out = NULL;
+    size_t len;
+    CHECK_OK(tok_decode(t, keep, k, &out, &len), "decoding a response");
+    free(keep);
+    char *clean = utf8_clean(out);
+    free(out);
+    return clean;
+}
+
+int bon_run(const bon_opts *o) {
+    tok_tokenizer *tok = NULL;
+    CHECK_OK(tok_load(&tok, o->tokenizer_path), "loading the tokenizer %s", o->tokenizer_path);
+    char tid[65];
+    tok_identity(tok, tid);
+    gpt_model m;
+    ckpt_info info;
+    CHECK_OK(ckpt_load(o->policy_path, &m, 1, 1, NULL, NULL, 0, 0, 0, 0, 0, &info), "loading the policy %s", o->policy_path);
+    CHECK(!info.tok_id[0] || !strcmp(info.tok_id, tid), "%s was trained with another tokenizer; pass the right --tokenizer",
+          o->policy_path);
+    CHECK(m.cfg.V == tok_vocab_size(tok), "the tokenizer has %d ids, the policy %d", tok_vocab_size(tok), m.cfg.V);
+    ppo_prompts pr;
+    CHECK_OK(ppo_prompts_load(&pr, o->prompts_path, tok, o->chat, m.cfg.maxT - 1), "reading the prompts");
+    int maxp = 0;
+    for (int i = 0; i < pr.n; i++) if (pr.len[i] > maxp) maxp = pr.len[i];
+    int Tp = ppo_plan_T(&m.cfg, maxp, o->max_new);
+    int PB = o->batch < pr.n ? o->batch : pr.n, n = o->n, R = PB * n;
+    reward_fn *rw = NULL;
+    reward_agg agg = {o->aggregate, o->alpha};
+    CHECK_OK(reward_open(&rw, o->reward_spec, tok, R, Tp, &agg), "opening the reward '%s'", o->reward_spec);
+    sampler_ws ws;
+    CHECK_OK(sampler_ws_init(&ws, &m, R, o->max_new), "planning the sampler");
+    sampler_opts so;
+    sampler_opts_default(&so);
+    so.max_tokens = o->max_new;
+    so.temperature = (float)o->temperature;
+    int end = tok_special(tok, "<|end|>"), sep = tok_special(tok, "<|endoftext|>");
+    if (sep < 0) sep = tok_special(tok, "<|bos|>");
+    so.stop_tokens[0] = end;
+    so.stop_tokens[1] = sep;
+    const int **rp = malloc(sizeof(int *) * R);
+    int *rl = malloc(sizeof(int) * R);
+    float *score = malloc(sizeof(float) * R);
+    reward_item *items = malloc(sizeof(reward_item) * R);
+    CHECK(rp && rl && score && items, "out of memory");
+    fb_set sft;
+    fb_set_init(&sft);
+    double sum_all = 0, sum_best = 0, t0 = rl_now();
+    long long ntok = 0;
+    int n_empty = 0;
+    for (int p0 = 0; p0 < pr.n; p0 += PB) {
+        int np = pr.n - p0 < PB ? pr.n - p0 : PB, rows = np * n;
+        for (int r = 0; r < rows; r++) { rp[r] = pr.ids[p0 + r / n]; rl[r] = pr.len[p0 + r / n]; }
+        so.seed = o->seed + (uint64_t)p0 * 1000003u; /* a prompt's samples do not depend on --batch only through p0 */
+        CHECK_OK(sampler_generate_ws(&m, &ws, rp, rl, rows, &so, NULL, NULL), "sampling");
+        const sampler_result *res = &ws.res;
+        for (int r = 0; r < rows; r++) {
+            items[r] = (reward_item){rp[r], rl[r], res->tokens + (size_t)r * res->cap, res->len[r]};
+            ntok += res->len[r];
+        }
+        CHECK_OK(reward_score(rw, items, rows, score, NULL), "scoring");
+        for (int p = 0; p < np; p++) {
+            const float *s = score + (size_t)p * n;
+            int b = bon_argmax(s, n), r = p * n + b;
+            double mean = 0;
+            for (int i = 0; i < n; i++) mean += s[i];
+            mean /= n;
+            sum_all += mean;
+            sum_best += s[b];
+            char *text = text_of(tok, res->tokens + (size_t)r * res->cap, res->len[r]);
+            int need = rl_json_escape(NULL, 0, text) + 1, needp = rl_json_escape(NULL, 0, pr.text[p0 + p]) + 1;
+            char *esc = malloc((size_t)need), *escp = malloc((size_t)needp);
+            CHECK(esc && escp, "out of memory");
+            rl_json_escape(esc, need, text);
+            rl_json_escape(escp, needp, pr.text[p0 + p]);
+            printf("{\"prompt\":%s,\"response\":%s,\"reward\":%.6g,\"mean_reward\":%.6g,\"n\":%d}\n", escp, esc, s[b], mean, n);
+            free(esc); free(escp);
+            if (o->sft_out && !text[0]) n_empty++;
+            if (o->sft_out && text[0]) {
+                fb_record rec = fb_record_init(FB_DEMO);
+                chat_turn turn = {CHAT_ROLE_USER, pr.text[p0 + p]};
+                const char *resp[1] = {text};
+                char rv[32], nv[16];
+                snprintf(rv, sizeof rv, "%.6g", s[b]);
+                snprintf(nv, sizeof nv, "%d", n);
+                fb_kv meta[2] = {{"bon.reward", rv}, {"bon.n", nv}};
+                rec.source = "bon";
+                rec.annotator = "rlhf-bon";
+                rec.prompt = &turn;
+                rec.n_prompt = 1;
+                rec.responses = resp;
+                rec.n_responses = 1;
+                rec.meta = meta;
+                rec.n_meta = 2;
+                CHECK_OK(fb_set_add(&sft, &rec), "adding prompt %d to the SFT set", p0 + p);
+            }
+            free(text);
+        }
+    }
+    fflush(stdout);
+    double dt = rl_now() - t0;
+    if (n_empty) rl_warn("%d prompts whose best answer is empty were left out of the SFT set\nan empty demonstration teaches nothing", n_empty);
+    if (o->sft_out) CHECK_OK(fb_export_jsonl(&sft, o->sft_out), "writing %s", o->sft_out);
+    if (!o->quiet) {
+        rl_info("best-of-%d over %d prompts: mean reward %.4f (all samples) -> %.4f (best); analytic KL log n - (n-1)/n = %.4f nats",
+                n, pr.n, sum_all / pr.n, sum_best / pr.n, obj_bon_kl(n));
+        rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d rows)%s%s", ntok, dt, ntok / (dt > 0 ? dt : 1e-9), R,
+                o->sft_out ? "; SFT set: " : "", o->sft_out ? o->sft_out : "");
+    }
+    fb_set_free(&sft);
+    free(rp); free(rl); free(score); free(items);
+    sampler_ws_free(&ws);
+    reward_close(rw);
+    ppo_prompts_free(&pr);
+    gpt_free(&m);
+    tok_free(tok);
+    return 0;
+}

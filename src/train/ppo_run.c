@@ -1,0 +1,279 @@
+/* ppo_run.c — the `rlhf ppo` driver (loading, resume, Ctrl-C, metrics,
+ * checkpoints) and the prompts-file reader shared with `rlhf bon`. */
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ppo.h"
+#include "../base/log.h"
+#include "../model/checkpoint.h"
+
+/* ---- prompts ------------------------------------------------------------------ */
+
+void ppo_prompts_free(ppo_prompts *p) {
+    for (int i = 0; i < p->n; i++) { free(p->ids[i]); free(p->text[i]); }
+    free(p->ids); free(p->len); free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+static rl_status add_prompt(ppo_prompts *p, int *cap, const char *text, const tok_tokenizer *tok, int chat, int max_len,
+                            const char *path, int line, int *skipped) {
+    int pre[2], npre = 0, post[2], npost = 0;
+    if (chat) {
+        int bos = tok_special(tok, "<|bos|>"), user = tok_special(tok, "<|user|>");
+        int end = tok_special(tok, "<|end|>"), asst = tok_special(tok, "<|assistant|>");
+        if (bos < 0 || user < 0 || end < 0 || asst < 0)
+            return rl_fail(RL_EINVAL, "the tokenizer has no chat tokens (<|bos|> <|user|> <|end|> <|assistant|>); use --raw");
+        pre[npre++] = bos; pre[npre++] = user;
+        post[npost++] = end; post[npost++] = asst;
+    } else {
+        int sep = tok_special(tok, "<|endoftext|>");
+        if (sep < 0) sep = tok_special(tok, "<|bos|>");
+        if (sep >= 0) pre[npre++] = sep;
+    }
+    int *ids = malloc(sizeof(int) * 2), n = 0;
+    if (!ids) return rl_fail(RL_ENOMEM, "out of memory");
+    memcpy(ids, pre, sizeof(int) * npre);
+    n = npre;
+    /* user text is ordinary text: a typed "<|end|>" never becomes a control token */
+    rl_status st = tok_encode(tok, text, strlen(text), 0, &ids, &n);
+    if (st != RL_OK) { free(ids); return st; }
+    int *grown = realloc(ids, sizeof(int) * (n + npost));
+    if (!grown) { free(ids); return rl_fail(RL_ENOMEM, "out of memory"); }
+    ids = grown;
+    memcpy(ids + n, post, sizeof(int) * npost);
+    n += npost;
+    if (n < 1 || n > max_len) {
+        free(ids);
+        if (n < 1) return rl_fail(RL_EINVAL, "%s:%d: empty prompt", path, line);
+        (*skipped)++;
+        return RL_OK;
+    }
+    if (p->n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        int **a = realloc(p->ids, sizeof(int *) * *cap);
+        if (a) p->ids = a;
+        int *b = realloc(p->len, sizeof(int) * *cap);
+        if (b) p->len = b;
+        char **c = realloc(p->text, sizeof(char *) * *cap);
+        if (c) p->text = c;
+        if (!a || !b || !c) { free(ids); return rl_fail(RL_ENOMEM, "out of memory"); }
+    }
+    p->ids[p->n] = ids;
+    p->len[p->n] = n;
+    p->text[p->n] = strdup(text);
+    p->n++;
+    return RL_OK;
+}
+
+rl_status ppo_prompts_load(ppo_prompts *p, const char *path, const tok_tokenizer *tok, int chat, int max_len) {
+    memset(p, 0, sizeof *p);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rl_fail(RL_EIO, "cannot open the prompts file %s", path);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    int lineno = 0, cap = 0, skipped = 0;
+    rl_status st = RL_OK;
+    while (st == RL_OK && (got = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (got == 0) continue;
+        if (memchr(line, 0, (size_t)got)) { st = rl_fail(RL_EINVAL, "%s:%d: NUL byte in a prompt", path, lineno); break; }
+        if (line[0] == '{') {
+            json_error_t err;
+            json_t *o = json_loads(line, 0, &err);
+            json_t *v = o ? json_object_get(o, "prompt") : NULL;
+            if (!o) st = rl_fail(RL_EINVAL, "%s:%d: invalid JSON (%s)", path, lineno, err.text);
+            else if (!json_is_string(v)) st = rl_fail(RL_EINVAL, "%s:%d: expected {\"prompt\": \"...\"}", path, lineno);
+            else st = add_prompt(p, &cap, json_string_value(v), tok, chat, max_len, path, lineno, &skipped);
+            json_decref(o);
+        } else {
+            st = add_prompt(p, &cap, line, tok, chat, max_len, path, lineno, &skipped);
+        }
+    }
+    free(line);
+    fclose(f);
+    if (st != RL_OK) { ppo_prompts_free(p); return st; }
+    if (skipped) rl_warn("%d prompts longer than %d tokens were skipped\nthey leave no room for the response; shorten them or --max-new", skipped, max_len);
+    if (p->n == 0) { ppo_prompts_free(p); return rl_fail(RL_EINVAL, "%s: no usable prompts", path); }
+    return RL_OK;
+}
+
+/* ---- driver ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills at once */
+}
+
+static uint64_t d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static uint64_t run_sig(const ppo_config *c) { return (uint64_t)c->algo | (uint64_t)c->separate_value << 4 | (uint64_t)c->k << 8; }
+
+static void save_all(const ppo_run_opts *o, const ppo_trainer *t, const char *tid, const char *vpath) {
+    ckpt_train_state ts;
+    memset(&ts, 0, sizeof ts);
+    ts.step = t->step;
+    ts.rng = t->rng;
+    ts.extra[0] = d2u(t->klc.beta);
+    ts.extra[1] = t->cursor;
+    ts.extra[2] = run_sig(&t->c);
+    ts.extra[3] = t->c.seed;
+#ifdef CKPT_META_MAX
+    ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    ckpt_meta_set(&meta, "kind", "lm");
+    ckpt_meta_set(&meta, "trainer", ppo_algo_name(t->c.algo));
+    ckpt_meta_set_f(&meta, "rl.kl_beta", t->klc.beta);
+    if (strlen(o->policy_path) < 256) ckpt_meta_set(&meta, "base", o->policy_path);
+    CHECK_OK(ckpt_save_meta(o->out_path, t->policy, tid, t->opt, &ts, &meta), "could not write %s", o->out_path);
+    if (t->value) {
+        ckpt_meta_set(&meta, "kind", "value");
+        CHECK_OK(ckpt_save_meta(vpath, t->value, tid, t->vopt, &ts, &meta), "could not write %s", vpath);
+    }
+#else
+    CHECK_OK(ckpt_save(o->out_path, t->policy, tid, t->opt, &ts), "could not write %s", o->out_path);
+    if (t->value) CHECK_OK(ckpt_save(vpath, t->value, tid, t->vopt, &ts), "could not write %s", vpath);
+#endif
+}
+
+static void init_opt(optim_adamw *opt, gpt_model *m, double wd) {
+    optim_group g[GPT_NUM_TENSORS];
+    int ng = gpt_param_groups(m, g, 0);
+    CHECK_OK(optim_adamw_init(opt, m->num_params, g, ng, 0.9f, 0.95f, 1e-8f, (float)wd), "optimizer");
+}
+
+int ppo_run(const ppo_run_opts *o) {
+    ppo_config c = o->c;
+    tok_tokenizer *tok = NULL;
+    CHECK_OK(tok_load(&tok, o->tokenizer_path), "loading the tokenizer %s", o->tokenizer_path);
+    char tid[65];
+    tok_identity(tok, tid);
+    ckpt_info pinfo;
+    CHECK_OK(ckpt_peek(o->policy_path, &pinfo), "reading the policy %s", o->policy_path);
+    CHECK(!pinfo.tok_id[0] || !strcmp(pinfo.tok_id, tid), "%s was trained with another tokenizer; pass the right --tokenizer",
+          o->policy_path);
+    CHECK(pinfo.cfg.V == tok_vocab_size(tok), "the tokenizer has %d ids, the policy %d", tok_vocab_size(tok), pinfo.cfg.V);
+    int end = tok_special(tok, "<|end|>"), sep = tok_special(tok, "<|endoftext|>");
+    if (sep < 0) sep = tok_special(tok, "<|bos|>");
+    c.stop_tokens[0] = end;
+    c.stop_tokens[1] = sep;
+    ppo_prompts pr;
+    CHECK_OK(ppo_prompts_load(&pr, o->prompts_path, tok, o->chat, pinfo.cfg.maxT - 1), "reading the prompts");
+    int maxp = 0;
+    for (int i = 0; i < pr.n; i++) if (pr.len[i] > maxp) maxp = pr.len[i];
+    int Tp = ppo_plan_T(&pinfo.cfg, maxp, c.max_new);
+    int R = c.prompts_per_step * c.k;
+    if (c.minibatch > R) c.minibatch = R;
+    char vpath[4096];
+    snprintf(vpath, sizeof vpath, "%s.value", o->out_path);
+    gpt_model pol, ref, val;
+    optim_adamw opt, vopt;
+    memset(&val, 0, sizeof val);
+    memset(&vopt, 0, sizeof vopt);
+    ckpt_info info;
+    const char *src = o->resume ? o->out_path : o->policy_path;
+    CHECK_OK(ckpt_load(src, &pol, c.minibatch, Tp, NULL, o->resume ? &opt : NULL, 0.9f, 0.95f, 1e-8f, (float)c.weight_decay, 0, &info),
+             "loading the policy %s%s", src, o->resume ? " to resume (no checkpoint yet? drop --resume)" : "");
+    if (o->resume) {
+        CHECK(info.has_train && info.has_optim, "%s has no training state to resume from", src);
+        CHECK(info.train.extra[2] == run_sig(&c) && info.train.extra[3] == c.seed,
+              "%s was written by a run with other settings (algo/value/k/seed); resume with the same flags", src);
+        CHECK(pol.cfg.V == pinfo.cfg.V && pol.cfg.C == pinfo.cfg.C && pol.cfg.L == pinfo.cfg.L,
+              "%s is not a fine-tune of %s", src, o->policy_path);
+    } else {
+        init_opt(&opt, &pol, c.weight_decay);
+    }
+    CHECK_OK(ckpt_load(o->policy_path, &ref, c.minibatch, Tp, NULL, NULL, 0, 0, 0, 0, 0, NULL), "loading the reference");
+    int use_value = c.algo == PPO_ALGO_PPO && c.separate_value;
+    if (use_value) {
+        const char *vsrc = o->resume ? vpath : o->value_init ? o->value_init : o->policy_path;
+        ckpt_info vinfo;
+        CHECK_OK(ckpt_peek(vsrc, &vinfo), "reading the value network %s", vsrc);
+        CHECK(vinfo.cfg.V == pinfo.cfg.V && vinfo.cfg.maxT >= Tp, "value network %s: vocabulary %d (policy %d), context %d (need %d)", vsrc,
+              vinfo.cfg.V, pinfo.cfg.V, vinfo.cfg.maxT, Tp);
+        CHECK_OK(ckpt_load(vsrc, &val, c.minibatch, Tp, NULL, o->resume ? &vopt : NULL, 0.9f, 0.95f, 1e-8f, (float)c.weight_decay, 0, NULL),
+                 "loading the value network %s", vsrc);
+        if (!o->resume) init_opt(&vopt, &val, c.weight_decay);
+    }
+    reward_fn *rw = NULL;
+    reward_agg agg = {o->aggregate, o->alpha};
+    CHECK_OK(reward_open(&rw, o->reward_spec, tok, R, Tp, &agg), "opening the reward '%s'", o->reward_spec);
+    ppo_trainer t;
+    CHECK_OK(ppo_init(&t, &c, &pol, &opt, &ref, use_value ? &val : NULL, use_value ? &vopt : NULL, rw,
+                      (const int *const *)pr.ids, pr.len, pr.n),
+             "setting up %s", ppo_algo_name(c.algo));
+    if (o->resume) {
+        t.step = info.train.step;
+        t.rng = info.train.rng;
+        t.klc.beta = u2d(info.train.extra[0]);
+        t.cursor = info.train.extra[1];
+        rl_info("resuming %s at step %lld (KL coefficient %.4g)", src, t.step, t.klc.beta);
+    }
+    if (!o->quiet)
+        rl_info("%s: %d prompts, %d x %d rollouts/step, up to %d new tokens, reward: %s", ppo_algo_name(c.algo), pr.n,
+                c.prompts_per_step, c.k, c.max_new, reward_describe(rw));
+    rl_metrics met;
+    CHECK_OK(rl_metrics_open(&met, o->log_path, o->resume), "cannot open the metrics log %s", o->log_path);
+    g_stop = 0;
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_sa);
+    rl_progress bar;
+    if (!o->quiet) rl_progress_start(&bar, ppo_algo_name(c.algo), o->steps);
+    int interrupted = 0;
+    while (t.step < o->steps) {
+        ppo_stats st;
+        int abandoned = 0;
+        CHECK_OK(ppo_step(&t, &st, &g_stop, &abandoned), "step %lld", t.step);
+        if (abandoned) { interrupted = 1; break; }
+        rl_metrics_begin(&met);
+        rl_metrics_i(&met, "step", t.step);
+        rl_metrics_f(&met, "reward_mean", st.reward_mean);
+        rl_metrics_f(&met, "reward_std", st.reward_std);
+        rl_metrics_f(&met, "kl", st.kl);
+        rl_metrics_f(&met, "kl_k1", st.kl_k1);
+        rl_metrics_f(&met, "kl_k3", st.kl_k3);
+        rl_metrics_f(&met, "kl_coef", st.beta);
+        rl_metrics_f(&met, "entropy", st.entropy);
+        rl_metrics_f(&met, "clipfrac", st.clipfrac);
+        rl_metrics_f(&met, "approx_kl", st.approx_kl);
+        rl_metrics_f(&met, "pg_loss", st.pg_loss);
+        rl_metrics_f(&met, "vf_loss", st.vf_loss);
+        rl_metrics_f(&met, "vf_clipfrac", st.vf_clipfrac);
+        rl_metrics_f(&met, "explained_var", st.explained_var);
+        rl_metrics_f(&met, "resp_len", st.resp_len);
+        rl_metrics_f(&met, "logp_diff", st.logp_diff);
+        rl_metrics_f(&met, "t_gen", st.t_gen);
+        rl_metrics_f(&met, "t_score", st.t_score);
+        rl_metrics_f(&met, "t_train", st.t_train);
+        rl_metrics_f(&met, "gen_tok_per_s", st.t_gen > 0 ? st.gen_tokens / st.t_gen : 0);
+        rl_metrics_end(&met);
+        if (!o->quiet)
+            rl_progress_update(&bar, t.step, "reward %.3f±%.3f kl %.3f β %.3g ent %.2f clip %.2f len %.1f | gen %.1fs score %.1fs train %.1fs",
+                               st.reward_mean, st.reward_std, st.kl, st.beta, st.entropy, st.clipfrac, st.resp_len, st.t_gen,
+                               st.t_score, st.t_train);
+        if (o->save_every > 0 && t.step % o->save_every == 0) save_all(o, &t, tid, vpath);
+        if (g_stop) { interrupted = 1; break; }
+    }
+    if (!o->quiet) rl_progress_end(&bar);
+    save_all(o, &t, tid, vpath);
+    sigaction(SIGINT, &old_sa, NULL);
+    if (interrupted) rl_info("interrupted: saved %s at step %lld (the rollout in flight was discarded); rerun with --resume", o->out_path, t.step);
+    else if (!o->quiet) rl_info("saved %s%s%s", o->out_path, use_value ? " and " : "", use_value ? vpath : "");
+    rl_metrics_close(&met);
+    ppo_free(&t);
+    reward_close(rw);
+    gpt_free(&pol); gpt_free(&ref);
+    optim_adamw_free(&opt);
+    if (use_value) { gpt_free(&val); optim_adamw_free(&vopt); }
+    ppo_prompts_free(&pr);
+    tok_free(tok);
+    return 0;
+}
