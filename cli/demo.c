@@ -96,10 +96,11 @@ static int run_stage(const char *name, ...) {
 }
 
 static char *path_in(const char *name) {
-    static char buf[32][4096];
+    /* one slot per call (about 60 in a run), never reused, so no path is overwritten */
+    static char buf[256][1024];
     static int k;
-    char *b = buf[k++ % 32];
-    snprintf(b, 4096, "%s/%s", outdir, name);
+    char *b = buf[k < 255 ? k++ : 255];
+    snprintf(b, 1024, "%s/%s", outdir, name);
     return b;
 }
 
@@ -217,6 +218,7 @@ int cmd_demo(int argc, char **argv) {
     ops_set_threads(threads);
     demo_row *base = &rows[nrows++];
     snprintf(base->method, sizeof base->method, "sft");
+    snprintf(base->tag, sizeof base->tag, "sft");
     snprintf(base->log, sizeof base->log, "%s", have_command("sft") ? path_in("logs/sft.jsonl") : path_in("logs/pretrain.jsonl"));
     if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval)) return 1;
     base->ran = 1;
@@ -266,6 +268,7 @@ int cmd_demo(int argc, char **argv) {
     for (size_t i = 0; i < sizeof ppo_runs / sizeof ppo_runs[0]; i++) {
         demo_row *r = &rows[nrows++];
         snprintf(r->method, sizeof r->method, "%s", ppo_runs[i].name);
+        snprintf(r->tag, sizeof r->tag, "%s", ppo_runs[i].tag);
         if (!have_command("ppo")) { snprintf(r->note, sizeof r->note, "'rlhf ppo' is not in this build (issue 5, branch rl)"); continue; }
         if (!have_rm) { snprintf(r->note, sizeof r->note, "needs 'rlhf rm' (issue 4, branch trainers)"); continue; }
         if (!ppo_runs[i].need) { snprintf(r->note, sizeof r->note, "its reward model failed to train (see logs/)"); continue; }
@@ -288,6 +291,7 @@ int cmd_demo(int argc, char **argv) {
     for (int i = 0; i < 2; i++) {
         demo_row *r = &rows[nrows++];
         snprintf(r->method, sizeof r->method, "%s", prefs[i].name);
+        snprintf(r->tag, sizeof r->tag, "%s", prefs[i].name);
         if (!have_command(prefs[i].cmd)) { snprintf(r->note, sizeof r->note, "'rlhf %s' is not in this build (issue 4, branch trainers)", prefs[i].cmd); continue; }
         char *o = path_in(fmt("%s.ckpt", prefs[i].name));
         snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", prefs[i].name)));
@@ -319,7 +323,7 @@ int cmd_demo(int argc, char **argv) {
         for (int i = 0; i < nrows; i++) {
             if (!rows[i].ran) continue;
             char *ev = sim_eval_summary_json(&rows[i].eval, &pc);
-            fprintf(sj, "%s{\"method\":\"%s\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,\"eval\":%s}", first ? "" : ",", rows[i].method,
+            fprintf(sj, "%s{\"method\":\"%s\",\"answers\":\"answers_%s.jsonl\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,\"eval\":%s}", first ? "" : ",", rows[i].method, rows[i].tag,
                     isnan(rows[i].kl) ? -1.0 : rows[i].kl, isnan(rows[i].proxy) ? 0.0 : rows[i].proxy, rows[i].warnings, ev ? ev : "null");
             free(ev);
             first = 0;

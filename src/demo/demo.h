@@ -59,6 +59,7 @@ int demo_log_warnings(const char *path, char *names, int names_n);
 /* One row of the results table. */
 typedef struct {
     char method[48];       /* "sft", "ppo (single RM)", ... */
+    char tag[24];          /* file stem: answers_<tag>.jsonl, <tag>.ckpt */
     char note[160];        /* why it was skipped, or "" */
     int ran;
     sim_eval_summary eval; /* gold evaluation on the held-out prompts */
