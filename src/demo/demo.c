@@ -177,13 +177,12 @@ rl_status demo_generate(const demo_gen_opts *o, const char *prompts_jsonl, const
             st = tok_encode(t, text, tl, 1, &p, &np);
             free(text);
             if (st) goto out;
+            for (int j = 0; j < o->k; j++) { ids[b * o->k + j] = p; plen[b * o->k + j] = np; }
             if (np + o->max_new > m.cfg.maxT) {
-                free(p);
                 st = rl_fail(RL_EINVAL, "%s: prompt %d is %d tokens; with %d new tokens it exceeds the model's context %d",
                              prompts_jsonl, start + b + 1, np, o->max_new, m.cfg.maxT);
                 goto out;
             }
-            for (int j = 0; j < o->k; j++) { ids[b * o->k + j] = p; plen[b * o->k + j] = np; }
         }
         /* Each call's rows draw from streams 0..rows-1 of its own seed, so a
          * batch gets a seed of its own (answers differ across batches). */
@@ -208,6 +207,8 @@ out:
     if (f) fclose(f);
     free(mem);
     sampler_result_free(&res);
+    /* prompts of an unfinished batch (row b*k holds prompt b's tokens; the other k-1 rows share them) */
+    for (int r = 0; ids && o->k > 0 && r < o->batch * o->k; r += o->k) free(ids[r]);
     free(ids);
     free(plen);
     if (loaded) gpt_free(&m);
