@@ -135,7 +135,7 @@ static int evaluate(const char *model, const char *tokp, const char *world, cons
 int cmd_demo(int argc, char **argv) {
     static const char *out;
     static int quick, n_train, n_heldout, pre_steps, sft_steps, rm_steps, rl_steps, pref_steps, layers, heads, channels;
-    static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny;
+    static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max;
     static long long seed;
     rl_flag flags[] = {
         {"out", RL_FLAG_STRING, &out, "demo-out", 0, 0, NULL, "directory for every file the demo writes (report.html, models, logs)"},
@@ -143,10 +143,10 @@ int cmd_demo(int argc, char **argv) {
         {"tiny", RL_FLAG_BOOL, &tiny, "0", 0, 0, NULL, "smallest sizes that run every stage (seconds; for tests, numbers meaningless)"},
         {"n-train", RL_FLAG_INT, &n_train, "0", 0, 10000000, NULL, "SFT demonstrations / RL prompts (0 = by mode: 20000, quick 4000)"},
         {"n-heldout", RL_FLAG_INT, &n_heldout, "0", 0, 1000000, NULL, "held-out prompts evaluated (0 = by mode: 300, quick 100)"},
-        {"pretrain-steps", RL_FLAG_INT, &pre_steps, "-1", -1, 1000000, NULL, "pretraining steps (-1 = by mode: 600, quick 80)"},
-        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps (-1 = by mode: 600, quick 60)"},
-        {"rm-steps", RL_FLAG_INT, &rm_steps, "-1", -1, 1000000, NULL, "reward-model steps each (-1 = by mode: 150, quick 20)"},
-        {"rl-steps", RL_FLAG_INT, &rl_steps, "-1", -1, 1000000, NULL, "PPO iterations per run (-1 = by mode: 40, quick 4)"},
+        {"pretrain-steps", RL_FLAG_INT, &pre_steps, "-1", -1, 1000000, NULL, "pretraining steps (-1 = by mode: 200, quick 30)"},
+        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps, batch 64 (-1 = by mode: 1500, quick 300)"},
+        {"rm-steps", RL_FLAG_INT, &rm_steps, "-1", -1, 1000000, NULL, "reward-model steps each (-1 = by mode: 100, quick 20)"},
+        {"rl-steps", RL_FLAG_INT, &rl_steps, "-1", -1, 1000000, NULL, "PPO iterations per run (-1 = by mode: 30, quick 4)"},
         {"pref-steps", RL_FLAG_INT, &pref_steps, "-1", -1, 1000000, NULL, "DPO and KTO steps each (-1 = by mode: 100, quick 10)"},
         {"judgements", RL_FLAG_INT, &n_judge, "0", 0, 10000000, NULL, "simulated judgements of SFT samples (0 = by mode: 3000, quick 400)"},
         {"sample-prompts", RL_FLAG_INT, &n_sample_prompts, "0", 0, 1000000, NULL, "train prompts the SFT model answers for feedback (0 = by mode: 600, quick 100)"},
@@ -155,6 +155,8 @@ int cmd_demo(int argc, char **argv) {
         {"layers", RL_FLAG_INT, &layers, "2", 1, 64, NULL, "model layers (L)"},
         {"heads", RL_FLAG_INT, &heads, "4", 1, 64, NULL, "attention heads (NH)"},
         {"channels", RL_FLAG_INT, &channels, "128", 8, 4096, NULL, "model width (C)"},
+        {"a-max", RL_FLAG_INT, &a_max, "49", 10, 99, NULL, "largest operand (both); 10..49 learns faster than 10..99 (docs/demo.md)"},
+        {"b-max", RL_FLAG_INT, &b_max, "49", 10, 99, NULL, "largest second operand"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads for every stage (0 = all cores)"},
         {"seed", RL_FLAG_I64, &seed, "1234", 0, 9e15, NULL, "seed of the world and every stage"},
     };
@@ -167,10 +169,10 @@ int cmd_demo(int argc, char **argv) {
     if (n_heldout <= 0) n_heldout = tiny ? 20 : quick ? 100 : 300;
     if (n_judge <= 0) n_judge = tiny ? 40 : quick ? 400 : 3000;
     if (n_sample_prompts <= 0) n_sample_prompts = tiny ? 10 : quick ? 100 : 600;
-    if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 80 : 600;
-    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 60 : 600;
-    if (rm_steps < 0) rm_steps = tiny ? 2 : quick ? 20 : 150;
-    if (rl_steps < 0) rl_steps = tiny ? 1 : quick ? 4 : 40;
+    if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 30 : 200;
+    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 300 : 1500;
+    if (rm_steps < 0) rm_steps = tiny ? 2 : quick ? 20 : 100;
+    if (rl_steps < 0) rl_steps = tiny ? 1 : quick ? 4 : 30;
     if (pref_steps < 0) pref_steps = tiny ? 2 : quick ? 10 : 100;
     outdir = out;
     ssize_t sl = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
@@ -188,7 +190,7 @@ int cmd_demo(int argc, char **argv) {
 
     /* 1. world, tokenizer, pretraining text */
     if (run_stage("world", "sim", "world", "--out", world, "--seed", sd, "--n-train", fmt("%d", n_train), "--n-heldout",
-                  fmt("%d", n_heldout), NULL)) return 1;
+                  fmt("%d", n_heldout), "--a-max", fmt("%d", a_max), "--b-max", fmt("%d", b_max), NULL)) return 1;
     sim_world w;
     sim_pop_config pc;
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf demo: %s\n", rl_error()); return 1; }
@@ -209,7 +211,7 @@ int cmd_demo(int argc, char **argv) {
     const char *policy = pre;
     if (have_command("sft")) {
         if (run_stage("sft", "sft", "--model", pre, "--tokenizer", tokp, "--data", sftdata, "--out", sft, "--steps",
-                      fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "32", "--seq", "96", "--lr", "2e-3", "--log",
+                      fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "64", "--seq", "72", "--lr", "3e-3", "--warmup", "50", "--log",
                       path_in("logs/sft.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
         policy = sft;
     } else {
