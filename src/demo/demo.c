@@ -395,7 +395,7 @@ static void svg_chart(FILE *f, const char *title, const char *xl, const char *yl
     fputs("</text>\n", f);
     for (int i = 0; i < ns; i++) {
         const char *c = COLORS[i % NCOLORS];
-        if (s[i].points) {
+        if (s[i].points || s[i].n <= 3) { /* a line of one or two points would not show */
             for (int j = 0; j < s[i].n; j++)
                 if (isfinite(s[i].x[j]) && isfinite(s[i].y[j]))
                     fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", PX(s[i].x[j]), PY(s[i].y[j]), c);
