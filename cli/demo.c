@@ -278,7 +278,7 @@ int cmd_demo(int argc, char **argv) {
         snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", ppo_runs[i].tag)));
         if (run_stage(ppo_runs[i].tag, "ppo", "--policy", policy, "--tokenizer", tokp, "--reward", ppo_runs[i].reward, "--aggregate",
                       ppo_runs[i].aggregate, "--prompts", prompts, "--out", o, "--steps", fmt("%d", rl_steps > 0 ? rl_steps : 1),
-                      "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "3e-4", "--value-lr", "1e-3",
+                      "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "5e-5", "--value-lr", "1e-3",
                       "--log", r->log, "--threads", th, "--seed", sd, "--quiet", NULL)) {
             snprintf(r->note, sizeof r->note, "rlhf ppo failed (see logs/%s.log)", ppo_runs[i].tag);
             r->log[0] = 0;
@@ -298,7 +298,7 @@ int cmd_demo(int argc, char **argv) {
         char *o = path_in(fmt("%s.ckpt", prefs[i].name));
         snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", prefs[i].name)));
         if (run_stage(prefs[i].name, prefs[i].cmd, "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", o, "--steps",
-                      fmt("%d", pref_steps > 0 ? pref_steps : 1), "--lr", "2e-4", "--seq", "96", "--kl-samples", "8", "--log", r->log,
+                      fmt("%d", pref_steps > 0 ? pref_steps : 1), "--lr", "3e-5", "--seq", "96", "--kl-samples", "8", "--log", r->log,
                       "--threads", th, "--seed", sd, "--quiet", NULL)) {
             snprintf(r->note, sizeof r->note, "rlhf %s failed (see logs/%s.log)", prefs[i].cmd, prefs[i].name);
             r->log[0] = 0;
