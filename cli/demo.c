@@ -155,8 +155,8 @@ int cmd_demo(int argc, char **argv) {
         {"layers", RL_FLAG_INT, &layers, "2", 1, 64, NULL, "model layers (L)"},
         {"heads", RL_FLAG_INT, &heads, "4", 1, 64, NULL, "attention heads (NH)"},
         {"channels", RL_FLAG_INT, &channels, "128", 8, 4096, NULL, "model width (C)"},
-        {"a-max", RL_FLAG_INT, &a_max, "99", 10, 99, NULL, "largest first operand (smaller = an easier world; docs/demo.md)"},
-        {"b-max", RL_FLAG_INT, &b_max, "99", 10, 99, NULL, "largest second operand"},
+        {"a-max", RL_FLAG_INT, &a_max, "49", 10, 99, NULL, "largest first operand (10..49 passed the 90% gate sooner than 10..99; docs/demo.md)"},
+        {"b-max", RL_FLAG_INT, &b_max, "49", 10, 99, NULL, "largest second operand"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads for every stage (0 = all cores)"},
         {"seed", RL_FLAG_I64, &seed, "1234", 0, 9e15, NULL, "seed of the world and every stage"},
     };
