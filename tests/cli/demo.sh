@@ -10,6 +10,8 @@ TINY="--tiny --layers 1 --heads 2 --channels 16 --max-new 16 --threads 1"
 
 expect_exit 2 "$RLHF" demo --layers 0
 expect_exit 2 "$RLHF" demo --bogus
+expect_exit 1 "$RLHF" demo $TINY --out /proc/no/such/dir
+expect_out "cannot create"
 expect_exit 0 "$RLHF" demo $TINY --out "$D"
 cp "$TMP/out" "$TMP/demo_out"
 expect_out "^sft +[0-9.]+%"
