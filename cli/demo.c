@@ -143,8 +143,8 @@ int cmd_demo(int argc, char **argv) {
         {"tiny", RL_FLAG_BOOL, &tiny, "0", 0, 0, NULL, "smallest sizes that run every stage (seconds; for tests, numbers meaningless)"},
         {"n-train", RL_FLAG_INT, &n_train, "0", 0, 10000000, NULL, "SFT demonstrations / RL prompts (0 = by mode: 20000, quick 4000)"},
         {"n-heldout", RL_FLAG_INT, &n_heldout, "0", 0, 1000000, NULL, "held-out prompts evaluated (0 = by mode: 300, quick 100)"},
-        {"pretrain-steps", RL_FLAG_INT, &pre_steps, "-1", -1, 1000000, NULL, "pretraining steps (-1 = by mode: 200, quick 30)"},
-        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps, batch 64 (-1 = by mode: 1500, quick 300)"},
+        {"pretrain-steps", RL_FLAG_INT, &pre_steps, "-1", -1, 1000000, NULL, "pretraining steps (-1 = by mode: 100, quick 30)"},
+        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps, batch 64 (-1 = by mode: 1100, quick 300)"},
         {"rm-steps", RL_FLAG_INT, &rm_steps, "-1", -1, 1000000, NULL, "reward-model steps each (-1 = by mode: 100, quick 20)"},
         {"rl-steps", RL_FLAG_INT, &rl_steps, "-1", -1, 1000000, NULL, "PPO iterations per run (-1 = by mode: 30, quick 4)"},
         {"pref-steps", RL_FLAG_INT, &pref_steps, "-1", -1, 1000000, NULL, "DPO and KTO steps each (-1 = by mode: 100, quick 10)"},
@@ -169,8 +169,8 @@ int cmd_demo(int argc, char **argv) {
     if (n_heldout <= 0) n_heldout = tiny ? 20 : quick ? 100 : 300;
     if (n_judge <= 0) n_judge = tiny ? 40 : quick ? 400 : 3000;
     if (n_sample_prompts <= 0) n_sample_prompts = tiny ? 10 : quick ? 100 : 600;
-    if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 30 : 200;
-    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 300 : 1500;
+    if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 30 : 100;
+    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 300 : 1100;
     if (rm_steps < 0) rm_steps = tiny ? 2 : quick ? 20 : 100;
     if (rl_steps < 0) rl_steps = tiny ? 1 : quick ? 4 : 30;
     if (pref_steps < 0) pref_steps = tiny ? 2 : quick ? 10 : 100;
