@@ -498,25 +498,32 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             json_array_append_new(rs, json_string(cand[0]));
             json_array_append_new(rs, json_string(cand[1]));
             json_object_set_new(o, "responses", rs);
-            json_object_set_new(o, "choice", json_string(sim_choice_name(c)));
+            /* canonical feedback records (docs/formats-feedback.md): choice a|b|tie|both_bad */
+            static const char *const canon[] = {"a", "b", "tie", "both_bad"};
+            json_object_set_new(o, "choice", json_string(canon[c]));
             st.n_pair++;
         } else if (kind == 1) {
             int label = sim_judge_thumbs(&pop, who, &it, cand[0], &rng, &info);
             o = record_base("thumbs", prompt);
-            json_object_set_new(o, "response", json_string(cand[0]));
-            json_object_set_new(o, "label", json_integer(label));
+            json_t *rs = json_array();
+            json_array_append_new(rs, json_string(cand[0]));
+            json_object_set_new(o, "responses", rs);
+            json_object_set_new(o, "thumb", json_string(label > 0 ? "up" : "down"));
             st.n_thumbs++;
         } else {
             int order[SIM_MAX_RANK];
             sim_judge_ranking(&pop, who, &it, cand, k, &rng, order, &info);
             o = record_base("ranking", prompt);
+            /* canonical "ranks": ranks[i] is the rank of responses[i] (0 = best) */
+            int ranks[SIM_MAX_RANK];
+            for (int i = 0; i < k; i++) ranks[order[i]] = i;
             json_t *rs = json_array(), *rk = json_array();
             for (int i = 0; i < k; i++) {
                 json_array_append_new(rs, json_string(cand[i]));
-                json_array_append_new(rk, json_integer(order[i]));
+                json_array_append_new(rk, json_integer(ranks[i]));
             }
             json_object_set_new(o, "responses", rs);
-            json_object_set_new(o, "ranking", rk);
+            json_object_set_new(o, "ranks", rk);
             st.n_ranking++;
         }
         record_who(o, &pop, who);

@@ -38,9 +38,10 @@ expect_exit 1 "$RLHF" sim feedback --world "$TMP/nope" --out "$TMP/fb.jsonl"
 expect_out "config.json"
 expect_exit 0 "$RLHF" sim feedback --world "$W" --out "$TMP/fb.jsonl" --annotators 20 --judgements 400 --checking-rate 0.5
 expect_true "400 records" test "$(wc -l < "$TMP/fb.jsonl")" -eq 400
-expect_true "pair records" grep -q '"kind":"pair","prompt":"[^"]*","responses":\["[^"]*","[^"]*"\],"choice":"\(A\|B\|tie\|both_bad\)","annotator":"sim:[0-9]*","groups":{"group":"\(terse\|working\)"},"source":"sim"' "$TMP/fb.jsonl"
-expect_true "thumbs records" grep -q '"kind":"thumbs",.*"label":-\?1,' "$TMP/fb.jsonl"
-expect_true "ranking records" grep -q '"kind":"ranking",.*"ranking":\[[0-3],[0-3],[0-3],[0-3]\]' "$TMP/fb.jsonl"
+expect_true "pair records" grep -q '"kind":"pair","prompt":"[^"]*","responses":\["[^"]*","[^"]*"\],"choice":"\(a\|b\|tie\|both_bad\)","annotator":"sim:[0-9]*","groups":{"group":"\(terse\|working\)"},"source":"sim"' "$TMP/fb.jsonl"
+expect_true "thumbs records" grep -q '"kind":"thumbs",.*"responses":\["[^"]*"\],"thumb":"\(up\|down\)",' "$TMP/fb.jsonl"
+expect_true "ranking records" grep -q '"kind":"ranking",.*"ranks":\[[0-3],[0-3],[0-3],[0-3]\]' "$TMP/fb.jsonl"
+expect_exit 0 "$RLHF" feedback stats --input "$TMP/fb.jsonl"   # canonical records: the trainers read them as they are
 # A failed run leaves the old file alone.
 cp "$TMP/fb.jsonl" "$TMP/fb.bak"
 expect_exit 2 "$RLHF" sim feedback --world "$W" --out "$TMP/fb.jsonl" --candidates 1,1,1,1,1

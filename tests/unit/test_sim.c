@@ -610,13 +610,14 @@ TEST(feedback_file) {
             if (!strcmp(kind, "pair")) {
                 json_t *rs = json_object_get(o, "responses");
                 const char *ch = json_string_value(json_object_get(o, "choice"));
-                if (json_array_size(rs) != 2 || !ch || (strcmp(ch, "A") && strcmp(ch, "B") && strcmp(ch, "tie") && strcmp(ch, "both_bad"))) bad++;
+                if (json_array_size(rs) != 2 || !ch || (strcmp(ch, "a") && strcmp(ch, "b") && strcmp(ch, "tie") && strcmp(ch, "both_bad"))) bad++;
                 else same_pair += !strcmp(json_string_value(json_array_get(rs, 0)), json_string_value(json_array_get(rs, 1)));
             } else if (!strcmp(kind, "thumbs")) {
-                json_int_t lab = json_integer_value(json_object_get(o, "label"));
-                if (!json_is_string(json_object_get(o, "response")) || (lab != 1 && lab != -1)) bad++;
+                const char *th = json_string_value(json_object_get(o, "thumb"));
+                json_t *rs = json_object_get(o, "responses");
+                if (json_array_size(rs) != 1 || !json_is_string(json_array_get(rs, 0)) || !th || (strcmp(th, "up") && strcmp(th, "down"))) bad++;
             } else if (!strcmp(kind, "ranking")) {
-                json_t *rs = json_object_get(o, "responses"), *rk = json_object_get(o, "ranking");
+                json_t *rs = json_object_get(o, "responses"), *rk = json_object_get(o, "ranks");
                 if (json_array_size(rs) != 4 || json_array_size(rk) != 4) bad++;
                 else {
                     int seen[4] = {0};
@@ -708,7 +709,7 @@ TEST(feedback_on_model_samples) {
                 if (!a || !b || !ch || !strcmp(a, b)) bad++;
                 else if ((!strcmp(a, right) && !strcmp(b, wrong)) || (!strcmp(a, wrong) && !strcmp(b, right))) {
                     pairs_rw++;
-                    right_won += !strcmp(ch, !strcmp(a, right) ? "A" : "B");
+                    right_won += !strcmp(ch, !strcmp(a, right) ? "a" : "b");
                 }
             }
         } else if (strstr(prompt, "1+1?") == NULL && strcmp(prompt, want_prompt)) bad++;

@@ -1,0 +1,343 @@
+/* demo.c — `rlhf demo`: the whole loop on the calculator world (issue 8).
+ *
+ * Each stage is an ordinary rlhf command run as a child process of this same
+ * binary (its stderr goes to OUT/logs/<stage>.log), so the demo exercises
+ * exactly what a user would type. A stage whose command is not in this build
+ * is skipped with a line naming the issue that brings it. Between stages the
+ * demo answers prompts in-process (src/demo) and grades them with the gold
+ * evaluator (src/sim). */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include "cli.h"
+#include "../src/base/flags.h"
+#include "../src/base/log.h"
+#include "../src/demo/demo.h"
+#include "../src/kernels/ops.h"
+#include "../src/sim/sim.h"
+
+static const char *const COMMANDS[] = {
+#define X(words, fn, summary) words,
+#include "commands.def"
+#undef X
+};
+
+static int have_command(const char *words) {
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(COMMANDS[i], words)) return 1;
+    return 0;
+}
+
+#define MAX_STAGES 32
+static demo_stage stages[MAX_STAGES];
+static int nstages;
+static const char *outdir;
+static char self_exe[4096];
+
+static demo_stage *stage_begin(const char *name) {
+    demo_stage *s = &stages[nstages < MAX_STAGES - 1 ? nstages++ : nstages];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    return s;
+}
+
+static void stage_skip(const char *name, const char *why) {
+    demo_stage *s = stage_begin(name);
+    s->rc = -1;
+    snprintf(s->note, sizeof s->note, "%s", why);
+    printf("  %-22s skipped: %s\n", name, why);
+    fflush(stdout);
+}
+
+/* Runs `rlhf <args...>` (NULL-terminated) as a child; stderr+stdout to OUT/logs/<name>.log. */
+static int run_stage(const char *name, ...) {
+    char *argv[96];
+    int n = 0;
+    argv[n++] = self_exe;
+    va_list ap;
+    va_start(ap, name);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 95) argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    demo_stage *s = stage_begin(name);
+    char logp[4096];
+    snprintf(logp, sizeof logp, "%s/logs/%s.log", outdir, name);
+    printf("  %-22s ", name);
+    fflush(stdout);
+    double t0 = rl_now();
+    pid_t pid = fork();
+    if (pid < 0) { s->rc = 1; snprintf(s->note, sizeof s->note, "fork: %s", strerror(errno)); printf("failed (fork)\n"); return 1; }
+    if (pid == 0) {
+        int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+        execv(self_exe, argv);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    s->seconds = rl_now() - t0;
+    s->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (s->rc) {
+        snprintf(s->note, sizeof s->note, "see logs/%.100s.log", name);
+        printf("FAILED (exit %d) after %.1f s; see %s\n", s->rc, s->seconds, logp);
+    } else {
+        printf("%6.1f s\n", s->seconds);
+    }
+    fflush(stdout);
+    return s->rc;
+}
+
+static char *path_in(const char *name) {
+    /* one slot per call (about 60 in a run), never reused, so no path is overwritten */
+    static char buf[256][1024];
+    static int k;
+    char *b = buf[k < 255 ? k++ : 255];
+    snprintf(b, 1024, "%s/%s", outdir, name);
+    return b;
+}
+
+static char *fmt(const char *f, ...) {
+    static char buf[64][512];
+    static int k;
+    char *b = buf[k++ % 64];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(b, 512, f, ap);
+    va_end(ap);
+    return b;
+}
+
+/* Greedy answers of `model` to the held-out prompts, graded by the gold evaluator. */
+static int evaluate(const char *model, const char *tokp, const char *world, const char *tag, int n_eval, int max_new,
+                    const sim_world *w, const sim_pop_config *pc, sim_eval_summary *sum) {
+    demo_gen_opts go = {model, tokp, 1, 0.0f, max_new, n_eval, 64, 1};
+    char heldout[4096], outp[4096];
+    snprintf(heldout, sizeof heldout, "%s/heldout.jsonl", world);
+    snprintf(outp, sizeof outp, "%s/answers_%s.jsonl", outdir, tag);
+    double t0 = rl_now();
+    if (demo_generate(&go, heldout, outp, NULL) || sim_eval_file(outp, w, pc, sum)) {
+        fprintf(stderr, "rlhf demo: evaluating %s: %s\n", model, rl_error());
+        return 1;
+    }
+    demo_stage *s = stage_begin(fmt("eval %s", tag));
+    s->seconds = rl_now() - t0;
+    return 0;
+}
+
+int cmd_demo(int argc, char **argv) {
+    static const char *out;
+    static int quick, n_train, n_heldout, pre_steps, sft_steps, rm_steps, rl_steps, pref_steps, layers, heads, channels;
+    static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max;
+    static long long seed;
+    rl_flag flags[] = {
+        {"out", RL_FLAG_STRING, &out, "demo-out", 0, 0, NULL, "directory for every file the demo writes (report.html, models, logs)"},
+        {"quick", RL_FLAG_BOOL, &quick, "0", 0, 0, NULL, "the whole path at small sizes (aims at under 2 minutes on 2 cores)"},
+        {"tiny", RL_FLAG_BOOL, &tiny, "0", 0, 0, NULL, "smallest sizes that run every stage (seconds; for tests, numbers meaningless)"},
+        {"n-train", RL_FLAG_INT, &n_train, "0", 0, 10000000, NULL, "SFT demonstrations / RL prompts (0 = by mode: 20000, quick 4000)"},
+        {"n-heldout", RL_FLAG_INT, &n_heldout, "0", 0, 1000000, NULL, "held-out prompts evaluated (0 = by mode: 300, quick 100)"},
+        {"pretrain-steps", RL_FLAG_INT, &pre_steps, "-1", -1, 1000000, NULL, "pretraining steps (-1 = by mode: 100, quick 30)"},
+        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps, batch 64 (-1 = by mode: 1100, quick 300)"},
+        {"rm-steps", RL_FLAG_INT, &rm_steps, "-1", -1, 1000000, NULL, "reward-model steps each (-1 = by mode: 100, quick 20)"},
+        {"rl-steps", RL_FLAG_INT, &rl_steps, "-1", -1, 1000000, NULL, "PPO iterations per run (-1 = by mode: 30, quick 4)"},
+        {"pref-steps", RL_FLAG_INT, &pref_steps, "-1", -1, 1000000, NULL, "DPO and KTO steps each (-1 = by mode: 100, quick 10)"},
+        {"judgements", RL_FLAG_INT, &n_judge, "0", 0, 10000000, NULL, "simulated judgements of SFT samples (0 = by mode: 3000, quick 400)"},
+        {"sample-prompts", RL_FLAG_INT, &n_sample_prompts, "0", 0, 1000000, NULL, "train prompts the SFT model answers for feedback (0 = by mode: 600, quick 100)"},
+        {"samples-per-prompt", RL_FLAG_INT, &samples_k, "4", 2, 16, NULL, "SFT answers per prompt (temperature 1) for the annotators"},
+        {"max-new", RL_FLAG_INT, &max_new, "48", 8, 256, NULL, "tokens per answer"},
+        {"layers", RL_FLAG_INT, &layers, "2", 1, 64, NULL, "model layers (L)"},
+        {"heads", RL_FLAG_INT, &heads, "4", 1, 64, NULL, "attention heads (NH)"},
+        {"channels", RL_FLAG_INT, &channels, "128", 8, 4096, NULL, "model width (C)"},
+        {"a-max", RL_FLAG_INT, &a_max, "49", 10, 99, NULL, "largest first operand (10..49 passed the 90% gate sooner than 10..99; docs/demo.md)"},
+        {"b-max", RL_FLAG_INT, &b_max, "49", 10, 99, NULL, "largest second operand"},
+        {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads for every stage (0 = all cores)"},
+        {"seed", RL_FLAG_I64, &seed, "1234", 0, 9e15, NULL, "seed of the world and every stage"},
+    };
+    const char *summary = "The whole loop on the calculator world: world, tokenizer, pretrain, SFT, simulated feedback on the SFT "
+                          "model's samples, reward models (single, per group, ensemble), PPO (utilitarian and maximin), DPO, KTO; "
+                          "gold evaluation table and report.html.";
+    int rc = rl_flags_parse("demo", summary, flags, RL_NFLAGS(flags), argc, argv);
+    if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (n_train <= 0) n_train = tiny ? 300 : quick ? 4000 : 20000;
+    if (n_heldout <= 0) n_heldout = tiny ? 20 : quick ? 100 : 300;
+    if (n_judge <= 0) n_judge = tiny ? 40 : quick ? 400 : 3000;
+    if (n_sample_prompts <= 0) n_sample_prompts = tiny ? 10 : quick ? 100 : 600;
+    if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 30 : 100;
+    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 300 : 1100;
+    if (rm_steps < 0) rm_steps = tiny ? 2 : quick ? 20 : 100;
+    if (rl_steps < 0) rl_steps = tiny ? 1 : quick ? 4 : 30;
+    if (pref_steps < 0) pref_steps = tiny ? 2 : quick ? 10 : 100;
+    outdir = out;
+    ssize_t sl = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (sl <= 0) { fprintf(stderr, "rlhf demo: cannot find my own executable: %s\n", strerror(errno)); return 1; }
+    self_exe[sl] = 0;
+    if (mkdir(out, 0755) && errno != EEXIST) { fprintf(stderr, "rlhf demo: cannot create %s: %s\n", out, strerror(errno)); return 1; }
+    mkdir(path_in("logs"), 0755);
+    double t_start = rl_now();
+    const char *th = fmt("%d", threads), *sd = fmt("%lld", seed);
+    const char *L = fmt("%d", layers), *NH = fmt("%d", heads), *C = fmt("%d", channels);
+    char *world = path_in("world"), *tokp = path_in("tok.bin"), *text = path_in("pretrain.txt"), *data = path_in("data");
+    char *pre = path_in("pretrain.ckpt"), *sft = path_in("sft.ckpt"), *samples = path_in("sft_samples.jsonl");
+    char *fb = path_in("feedback.jsonl"), *prompts = path_in("world/train_prompts.jsonl"), *sftdata = path_in("world/sft.jsonl");
+    printf("rlhf demo: writing to %s/ (stage logs in %s/logs/)%s\n", out, out, quick ? " [quick]" : tiny ? " [tiny]" : "");
+
+    /* 1. world, tokenizer, pretraining text */
+    if (run_stage("world", "sim", "world", "--out", world, "--seed", sd, "--n-train", fmt("%d", n_train), "--n-heldout",
+                  fmt("%d", n_heldout), "--a-max", fmt("%d", a_max), "--b-max", fmt("%d", b_max), NULL)) return 1;
+    sim_world w;
+    sim_pop_config pc;
+    if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf demo: %s\n", rl_error()); return 1; }
+    if (demo_render_text(sftdata, text, NULL)) { fprintf(stderr, "rlhf demo: %s\n", rl_error()); return 1; }
+    /* 256 bytes + 4 chat specials, no merges: character-level tokens keep every
+     * digit its own token, which is what makes column addition learnable. */
+    if (run_stage("tokenizer", "tokenizer", "train", "--input", text, "--vocab-size", "260", "--out", tokp, "--quiet", NULL)) return 1;
+    if (run_stage("data", "data", "prepare", "--tokenizer", tokp, "--input", text, "--out", data, "--quiet", NULL)) return 1;
+    const char *ctx = "128";
+    if (run_stage("pretrain", "pretrain", "--data", data, "--out", pre, "--layers", L, "--heads", NH, "--channels", C,
+                  "--context", ctx, "--seq", "128", "--batch", "16", "--steps", fmt("%d", pre_steps > 0 ? pre_steps : 1), "--lr", "3e-3",
+                  "--log", path_in("logs/pretrain.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
+
+    /* 2. SFT */
+    demo_row rows[12];
+    int nrows = 0;
+    memset(rows, 0, sizeof rows);
+    const char *policy = pre;
+    if (have_command("sft")) {
+        if (run_stage("sft", "sft", "--model", pre, "--tokenizer", tokp, "--data", sftdata, "--out", sft, "--steps",
+                      fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "64", "--seq", "72", "--lr", "3e-3", "--warmup", "50", "--log",
+                      path_in("logs/sft.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
+        policy = sft;
+    } else {
+        stage_skip("sft", "'rlhf sft' is not in this build (issue 4, branch trainers); the pretrained model stands in");
+    }
+    ops_set_threads(threads);
+    demo_row *base = &rows[nrows++];
+    snprintf(base->method, sizeof base->method, "sft");
+    snprintf(base->tag, sizeof base->tag, "sft");
+    snprintf(base->log, sizeof base->log, "%s", have_command("sft") ? path_in("logs/sft.jsonl") : path_in("logs/pretrain.jsonl"));
+    if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval)) return 1;
+    base->ran = 1;
+    base->kl = 0;
+    base->proxy = NAN;
+    printf("  SFT model: held-out gold accuracy %.1f%%, sycophancy %.1f%% (gate: >= 90%%)\n", 100 * base->eval.heldout_accuracy,
+           100 * base->eval.sycophancy);
+
+    /* 3. simulated feedback on the SFT model's own samples */
+    demo_gen_opts go = {policy, tokp, samples_k, 1.0f, max_new, n_sample_prompts, 32, (uint64_t)seed};
+    double t0 = rl_now();
+    if (demo_generate(&go, prompts, samples, NULL)) { fprintf(stderr, "rlhf demo: sampling: %s\n", rl_error()); return 1; }
+    demo_stage *ss = stage_begin("sample sft");
+    ss->seconds = rl_now() - t0;
+    printf("  %-22s %6.1f s\n", "sample sft", ss->seconds);
+    if (run_stage("feedback", "sim", "feedback", "--world", world, "--samples", samples, "--out", fb, "--judgements",
+                  fmt("%d", n_judge), "--seed", sd, NULL)) return 1;
+
+    /* 4. reward models */
+    int have_rm = have_command("rm");
+    char *rm1 = path_in("rm.ckpt"), *rm2 = path_in("rm_b.ckpt"), *rmt = path_in("rm_terse.ckpt"), *rmw = path_in("rm_working.ckpt");
+    int ok_rm1 = 0, ok_rm2 = 0, ok_rmg = 0;
+    if (have_rm) {
+        const char *st = fmt("%d", rm_steps > 0 ? rm_steps : 1);
+        ok_rm1 = !run_stage("rm", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm1, "--steps", st, "--lr", "1e-3",
+                            "--seq", "96", "--log", path_in("logs/rm.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL);
+        ok_rm2 = !run_stage("rm ensemble #2", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm2, "--steps", st,
+                            "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_b.jsonl"), "--threads", th, "--seed",
+                            fmt("%lld", seed + 1), "--quiet", NULL);
+        ok_rmg = !run_stage("rm group terse", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--group", "group=terse",
+                            "--out", rmt, "--steps", st, "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_terse.jsonl"),
+                            "--threads", th, "--seed", sd, "--quiet", NULL) &&
+                 !run_stage("rm group working", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--group",
+                            "group=working", "--out", rmw, "--steps", st, "--lr", "1e-3", "--seq", "96", "--log",
+                            path_in("logs/rm_working.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL);
+    } else {
+        stage_skip("reward models", "'rlhf rm' is not in this build (issue 4, branch trainers)");
+    }
+
+    /* 5. policies: PPO against the fooled RM, the worst-case ensemble, the groups (mean, min); DPO; KTO */
+    struct { const char *name, *tag, *reward, *aggregate; int need; } ppo_runs[] = {
+        {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1},
+        {"ppo (ensemble min)", "ppo_ens", fmt("ensemble:min:%s,%s", rm1, rm2), "mean", ok_rm1 && ok_rm2},
+        {"ppo utilitarian", "ppo_util", fmt("groups:rm:%s;rm:%s", rmt, rmw), "mean", ok_rmg},
+        {"ppo maximin", "ppo_maximin", fmt("groups:rm:%s;rm:%s", rmt, rmw), "min", ok_rmg},
+    };
+    for (size_t i = 0; i < sizeof ppo_runs / sizeof ppo_runs[0]; i++) {
+        demo_row *r = &rows[nrows++];
+        snprintf(r->method, sizeof r->method, "%s", ppo_runs[i].name);
+        snprintf(r->tag, sizeof r->tag, "%s", ppo_runs[i].tag);
+        if (!have_command("ppo")) { snprintf(r->note, sizeof r->note, "'rlhf ppo' is not in this build (issue 5, branch rl)"); continue; }
+        if (!have_rm) { snprintf(r->note, sizeof r->note, "needs 'rlhf rm' (issue 4, branch trainers)"); continue; }
+        if (!ppo_runs[i].need) { snprintf(r->note, sizeof r->note, "its reward model failed to train (see logs/)"); continue; }
+        char *o = path_in(fmt("%s.ckpt", ppo_runs[i].tag));
+        snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", ppo_runs[i].tag)));
+        if (run_stage(ppo_runs[i].tag, "ppo", "--policy", policy, "--tokenizer", tokp, "--reward", ppo_runs[i].reward, "--aggregate",
+                      ppo_runs[i].aggregate, "--prompts", prompts, "--out", o, "--steps", fmt("%d", rl_steps > 0 ? rl_steps : 1),
+                      "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "5e-5", "--value-lr", "1e-3",
+                      "--log", r->log, "--threads", th, "--seed", sd, "--quiet", NULL)) {
+            snprintf(r->note, sizeof r->note, "rlhf ppo failed (see logs/%s.log)", ppo_runs[i].tag);
+            r->log[0] = 0;
+            continue;
+        }
+        if (evaluate(o, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        r->ran = 1;
+        r->kl = demo_log_last(r->log, "kl");
+        r->proxy = demo_log_last(r->log, "reward_mean");
+    }
+    struct { const char *name, *cmd; } prefs[] = {{"dpo", "dpo"}, {"kto", "kto"}};
+    for (int i = 0; i < 2; i++) {
+        demo_row *r = &rows[nrows++];
+        snprintf(r->method, sizeof r->method, "%s", prefs[i].name);
+        snprintf(r->tag, sizeof r->tag, "%s", prefs[i].name);
+        if (!have_command(prefs[i].cmd)) { snprintf(r->note, sizeof r->note, "'rlhf %s' is not in this build (issue 4, branch trainers)", prefs[i].cmd); continue; }
+        char *o = path_in(fmt("%s.ckpt", prefs[i].name));
+        snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", prefs[i].name)));
+        if (run_stage(prefs[i].name, prefs[i].cmd, "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", o, "--steps",
+                      fmt("%d", pref_steps > 0 ? pref_steps : 1), "--lr", "3e-5", "--seq", "96", "--kl-samples", "8", "--log", r->log,
+                      "--threads", th, "--seed", sd, "--quiet", NULL)) {
+            snprintf(r->note, sizeof r->note, "rlhf %s failed (see logs/%s.log)", prefs[i].cmd, prefs[i].name);
+            r->log[0] = 0;
+            continue;
+        }
+        if (evaluate(o, tokp, world, prefs[i].name, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        r->ran = 1;
+        r->kl = demo_log_last(r->log, "val_kl_sampled");
+        r->proxy = NAN;
+    }
+    for (int i = 0; i < nrows; i++) if (rows[i].ran && i > 0) rows[i].warnings = demo_log_warnings(rows[i].log, rows[i].warn_names, sizeof rows[i].warn_names);
+
+    /* 6. table, summary, report */
+    printf("\nheld-out gold evaluation (%d prompts; satisfaction per group; sycophancy = agreeing with a wrong suggestion)\n", n_heldout);
+    demo_print_table(stdout, rows, nrows, &pc);
+    char serve[1024];
+    snprintf(serve, sizeof serve, "rlhf serve --model %s --tokenizer %s --db %s", policy, tokp, path_in("feedback.db"));
+    if (!have_command("serve")) strncat(serve, "   (rlhf serve: branch serve, not in this build yet)", sizeof serve - strlen(serve) - 1);
+    /* summary.json: the table, machine-readable (the tests compare it with rlhf sim eval) */
+    FILE *sj = fopen(path_in("summary.json"), "w");
+    if (sj) {
+        fprintf(sj, "{\"methods\":[");
+        int first = 1;
+        for (int i = 0; i < nrows; i++) {
+            if (!rows[i].ran) continue;
+            char *ev = sim_eval_summary_json(&rows[i].eval, &pc);
+            fprintf(sj, "%s{\"method\":\"%s\",\"answers\":\"answers_%s.jsonl\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,\"eval\":%s}", first ? "" : ",", rows[i].method, rows[i].tag,
+                    isnan(rows[i].kl) ? -1.0 : rows[i].kl, isnan(rows[i].proxy) ? 0.0 : rows[i].proxy, rows[i].warnings, ev ? ev : "null");
+            free(ev);
+            first = 0;
+        }
+        fprintf(sj, "],\"seconds\":%.1f}\n", rl_now() - t_start);
+        fclose(sj);
+    }
+    if (demo_write_report(path_in("report.html"), rows, nrows, stages, nstages, &pc, serve)) {
+        fprintf(stderr, "rlhf demo: %s\n", rl_error());
+        return 1;
+    }
+    printf("\nreport: %s   (%.0f s in all)\n", path_in("report.html"), rl_now() - t_start);
+    printf("try the model in the feedback app:\n  %s\n", serve);
+    return 0;
+}

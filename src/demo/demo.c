@@ -1,0 +1,578 @@
+/* demo.c — rendering, batched answering, log replay and the HTML report of `rlhf demo`. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "demo.h"
+#include "../base/binfile.h"
+#include "../base/log.h"
+#include "../data/chat.h"
+#include "../diag/diag.h"
+#include "../model/checkpoint.h"
+#include "../model/sampler.h"
+#include "../tok/tok.h"
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+/* Reads a whole text file (NUL-terminated, malloc'd). */
+static rl_status read_all(const char *path, char **out, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return rl_fail(RL_ENOTFOUND, "cannot open %s", path);
+    size_t cap = 1 << 16, len = 0;
+    char *b = malloc(cap);
+    if (!b) { fclose(f); return rl_fail(RL_ENOMEM, "out of memory reading %s", path); }
+    size_t r;
+    while ((r = fread(b + len, 1, cap - len - 1, f)) > 0) {
+        len += r;
+        if (cap - len < 2) {
+            char *nb = realloc(b, cap * 2);
+            if (!nb) { free(b); fclose(f); return rl_fail(RL_ENOMEM, "out of memory reading %s", path); }
+            b = nb; cap *= 2;
+        }
+    }
+    fclose(f);
+    b[len] = 0;
+    *out = b;
+    if (n) *n = len;
+    return RL_OK;
+}
+
+/* Calls fn(ctx, obj, lineno) for every JSON object line of a file; blank lines skipped. */
+typedef rl_status (*line_fn)(void *ctx, json_t *obj, long lineno);
+static rl_status each_json_line(const char *path, line_fn fn, void *ctx, int strict) {
+    char *buf = NULL;
+    RL_TRY(read_all(path, &buf, NULL));
+    rl_status st = RL_OK;
+    long lineno = 0;
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (!line[strspn(line, " \t\r")]) continue;
+        json_error_t err;
+        json_t *o = json_loads(line, 0, &err);
+        if (!o || !json_is_object(o)) {
+            json_decref(o);
+            if (!strict) continue;
+            st = rl_fail(RL_EFORMAT, "%s:%ld: not a JSON object", path, lineno);
+            break;
+        }
+        st = fn(ctx, o, lineno);
+        json_decref(o);
+        if (st) break;
+    }
+    free(buf);
+    return st;
+}
+
+/* ---- pretraining text ------------------------------------------------------- */
+
+typedef struct { FILE *f; long n; const char *path; } render_ctx;
+
+static rl_status render_line(void *vc, json_t *o, long lineno) {
+    render_ctx *c = vc;
+    const char *p = json_string_value(json_object_get(o, "prompt"));
+    const char *r = json_string_value(json_object_get(o, "response"));
+    if (!p || !r) return rl_fail(RL_EFORMAT, "%s:%ld: a demonstration needs \"prompt\" and \"response\" strings", c->path, lineno);
+    fprintf(c->f, "user: %s\nassistant: %s\n\n", p, r);
+    c->n++;
+    return RL_OK;
+}
+
+rl_status demo_render_text(const char *sft_jsonl, const char *out_txt, long *n) {
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) return rl_fail(RL_ENOMEM, "out of memory");
+    render_ctx c = {f, 0, sft_jsonl};
+    rl_status st = each_json_line(sft_jsonl, render_line, &c, 1);
+    fclose(f);
+    if (!st && c.n == 0) st = rl_fail(RL_EFORMAT, "%s has no demonstrations", sft_jsonl);
+    if (!st) st = rl_atomic_write(out_txt, mem, len);
+    free(mem);
+    if (n) *n = c.n;
+    return st;
+}
+
+/* ---- answering prompts ------------------------------------------------------ */
+
+typedef struct { char **v; int n, cap, max; const char *path; } prompt_list;
+
+static rl_status collect_prompt(void *vc, json_t *o, long lineno) {
+    prompt_list *l = vc;
+    if (l->max && l->n >= l->max) return RL_OK;
+    const char *p = json_string_value(json_object_get(o, "prompt"));
+    if (!p) return rl_fail(RL_EFORMAT, "%s:%ld: no \"prompt\" string", l->path, lineno);
+    if (l->n == l->cap) {
+        int nc = l->cap ? l->cap * 2 : 256;
+        char **nv = realloc(l->v, sizeof(char *) * (size_t)nc);
+        if (!nv) return rl_fail(RL_ENOMEM, "out of memory");
+        l->v = nv; l->cap = nc;
+    }
+    l->v[l->n++] = strdup(p);
+    return RL_OK;
+}
+
+/* Decodes a generated row without its special tokens (the closing <|end|>). */
+static char *row_text(const tok_tokenizer *t, const int *ids, int n) {
+    int *keep = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), k = 0;
+    for (int i = 0; i < n; i++) if (!tok_is_special(t, ids[i])) keep[k++] = ids[i];
+    char *out = NULL;
+    size_t len;
+    if (tok_decode(t, keep, k, &out, &len) != RL_OK) out = NULL;
+    free(keep);
+    return out;
+}
+
+static void write_pair(FILE *f, const char *prompt, const char *resp) {
+    int n1 = rl_json_escape(NULL, 0, prompt) + 1, n2 = rl_json_escape(NULL, 0, resp) + 1;
+    char *a = malloc((size_t)n1), *b = malloc((size_t)n2);
+    rl_json_escape(a, n1, prompt);
+    rl_json_escape(b, n2, resp);
+    fprintf(f, "{\"prompt\":%s,\"response\":%s}\n", a, b);
+    free(a);
+    free(b);
+}
+
+rl_status demo_generate(const demo_gen_opts *o, const char *prompts_jsonl, const char *out_jsonl, long *n_out) {
+    if (o->k < 1 || o->batch < 1 || o->max_new < 1) return rl_fail(RL_EINVAL, "demo_generate: k, batch and max_new must be >= 1");
+    prompt_list pl = {0};
+    pl.max = o->max_prompts;
+    pl.path = prompts_jsonl;
+    tok_tokenizer *t = NULL;
+    gpt_model m;
+    memset(&m, 0, sizeof m);
+    int loaded = 0;
+    char *mem = NULL;
+    size_t memlen = 0;
+    FILE *f = NULL;
+    int **ids = NULL, *plen = NULL;
+    sampler_result res;
+    memset(&res, 0, sizeof res);
+    rl_status st = each_json_line(prompts_jsonl, collect_prompt, &pl, 1);
+    if (st) goto out;
+    if ((st = tok_load(&t, o->tokenizer))) goto out;
+    ckpt_info info;
+    if ((st = ckpt_load(o->model, &m, 1, 1, NULL, NULL, 0, 0, 0, 0, 0, &info))) goto out;
+    loaded = 1;
+    if (tok_vocab_size(t) != m.cfg.V) { st = rl_fail(RL_EINVAL, "%s has %d ids, the model %s %d", o->tokenizer, tok_vocab_size(t), o->model, m.cfg.V); goto out; }
+    f = open_memstream(&mem, &memlen);
+    int rows_max = o->batch * o->k;
+    ids = calloc((size_t)rows_max, sizeof(int *));
+    plen = calloc((size_t)rows_max, sizeof(int));
+    if (!f || !ids || !plen) { st = rl_fail(RL_ENOMEM, "out of memory"); goto out; }
+    sampler_opts so;
+    sampler_opts_default(&so);
+    so.max_tokens = o->max_new;
+    so.temperature = o->temperature;
+    so.stop_tokens[0] = tok_special(t, CHAT_END);
+    long n = 0;
+    for (int start = 0; start < pl.n; start += o->batch) {
+        int nb = pl.n - start < o->batch ? pl.n - start : o->batch;
+        for (int b = 0; b < nb; b++) {
+            chat_turn turn = {CHAT_ROLE_USER, pl.v[start + b]};
+            size_t tl;
+            char *text = chat_render_alloc(&turn, 1, 1, &tl);
+            if (!text) { st = rl_fail(RL_ENOMEM, "out of memory"); goto out; }
+            int *p = NULL, np = 0;
+            st = tok_encode(t, text, tl, 1, &p, &np);
+            free(text);
+            if (st) goto out;
+            for (int j = 0; j < o->k; j++) { ids[b * o->k + j] = p; plen[b * o->k + j] = np; }
+            if (np + o->max_new > m.cfg.maxT) {
+                st = rl_fail(RL_EINVAL, "%s: prompt %d is %d tokens; with %d new tokens it exceeds the model's context %d",
+                             prompts_jsonl, start + b + 1, np, o->max_new, m.cfg.maxT);
+                goto out;
+            }
+        }
+        /* Each call's rows draw from streams 0..rows-1 of its own seed, so a
+         * batch gets a seed of its own (answers differ across batches). */
+        so.seed = o->seed + (uint64_t)start * 7919u;
+        st = sampler_generate(&m, (const int *const *)ids, plen, nb * o->k, &so, &res, NULL, NULL);
+        for (int b = 0; b < nb; b++) { free(ids[b * o->k]); for (int j = 0; j < o->k; j++) ids[b * o->k + j] = NULL; }
+        if (st) goto out;
+        for (int r = 0; r < nb * o->k; r++) {
+            char *txt = row_text(t, res.tokens + (size_t)r * res.cap, res.len[r]);
+            write_pair(f, pl.v[start + r / o->k], txt ? txt : "");
+            free(txt);
+            n++;
+        }
+        sampler_result_free(&res);
+        memset(&res, 0, sizeof res);
+    }
+    fclose(f);
+    f = NULL;
+    st = rl_atomic_write(out_jsonl, mem, memlen);
+    if (n_out) *n_out = n;
+out:
+    if (f) fclose(f);
+    free(mem);
+    sampler_result_free(&res);
+    /* prompts of an unfinished batch (row b*k holds prompt b's tokens; the other k-1 rows share them) */
+    for (int r = 0; ids && o->k > 0 && r < o->batch * o->k; r += o->k) free(ids[r]);
+    free(ids);
+    free(plen);
+    if (loaded) gpt_free(&m);
+    tok_free(t);
+    for (int i = 0; i < pl.n; i++) free(pl.v[i]);
+    free(pl.v);
+    return st;
+}
+
+/* ---- logs ------------------------------------------------------------------- */
+
+typedef struct { const char *xkey, *key; double *x, *y; int n, max, idx; } series_ctx;
+
+static rl_status series_line(void *vc, json_t *o, long lineno) {
+    (void)lineno;
+    series_ctx *c = vc;
+    json_t *v = json_object_get(o, c->key);
+    if (!json_is_number(v)) return RL_OK;
+    double x = c->idx++;
+    if (c->xkey) {
+        json_t *xv = json_object_get(o, c->xkey);
+        if (!json_is_number(xv)) return RL_OK;
+        x = json_number_value(xv);
+    }
+    if (c->n < c->max) { c->x[c->n] = x; c->y[c->n] = json_number_value(v); c->n++; }
+    return RL_OK;
+}
+
+int demo_log_series(const char *path, const char *xkey, const char *key, double *x, double *y, int max) {
+    if (!path || !path[0]) return 0;
+    series_ctx c = {xkey, key, x, y, 0, max, 0};
+    if (each_json_line(path, series_line, &c, 0)) return 0;
+    return c.n;
+}
+
+double demo_log_last(const char *path, const char *key) {
+    enum { MAXP = 100000 };
+    double *x = malloc(sizeof(double) * MAXP), *y = malloc(sizeof(double) * MAXP);
+    int n = demo_log_series(path, NULL, key, x, y, MAXP);
+    double v = n ? y[n - 1] : NAN;
+    free(x);
+    free(y);
+    return v;
+}
+
+typedef struct { diag_monitor *dm; int events; int64_t row; } warn_ctx;
+
+static double num(json_t *o, const char *k) {
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static rl_status warn_line(void *vc, json_t *o, long lineno) {
+    (void)lineno;
+    warn_ctx *c = vc;
+    const char *ev = json_string_value(json_object_get(o, "event"));
+    if (ev && !strcmp(ev, "warning")) { c->events++; return RL_OK; }
+    double step = num(o, "step");
+    diag_step s;
+    diag_step_clear(&s);
+    s.kl = num(o, "kl");
+    if (isnan(s.kl)) s.kl = num(o, "val_kl_sampled");
+    s.proxy = num(o, "reward_mean");
+    s.entropy = num(o, "entropy");
+    s.length = num(o, "resp_len");
+    s.chosen_logp = num(o, "logp_chosen");
+    if (isnan(s.chosen_logp)) s.chosen_logp = num(o, "logp_desirable");
+    s.rejected_logp = num(o, "logp_rejected");
+    if (isnan(s.rejected_logp)) s.rejected_logp = num(o, "logp_undesirable");
+    if (isnan(s.kl) && isnan(s.proxy) && isnan(s.chosen_logp)) return RL_OK;
+    diag_update(c->dm, isnan(step) ? c->row : (int64_t)step, &s);
+    c->row++;
+    return RL_OK;
+}
+
+int demo_log_warnings(const char *path, char *names, int names_n) {
+    if (names && names_n) names[0] = 0;
+    if (!path || !path[0]) return 0;
+    diag_monitor *dm = malloc(sizeof *dm);
+    diag_config cfg;
+    diag_config_default(&cfg);
+    cfg.print = 0;
+    diag_init(dm, &cfg, NULL);
+    warn_ctx c = {dm, 0, 0};
+    int total = 0;
+    if (!each_json_line(path, warn_line, &c, 0)) {
+        total = dm->nwarnings_total + c.events;
+        int used = 0;
+        for (int i = 0; i < dm->nwarnings && names; i++) {
+            const char *nm = diag_name(dm->warnings[i].monitor);
+            if (strstr(names, nm)) continue;
+            int w = snprintf(names + used, (size_t)(names_n - used), "%s%s", used ? "," : "", nm);
+            if (w < 0 || used + w >= names_n) break;
+            used += w;
+        }
+        if (c.events && names && used + 12 < names_n) snprintf(names + used, (size_t)(names_n - used), "%strainer:%d", used ? "," : "", c.events);
+    }
+    free(dm);
+    return total;
+}
+
+/* ---- table ------------------------------------------------------------------ */
+
+static void fmt_num(char *b, size_t n, double v, const char *f) {
+    if (isnan(v)) snprintf(b, n, "-");
+    else snprintf(b, n, f, v);
+}
+
+void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_config *pc) {
+    fprintf(f, "%-24s %8s", "method", "gold acc");
+    for (int g = 0; g < pc->ngroups; g++) fprintf(f, " %9.9s", pc->groups[g].name);
+    fprintf(f, " %8s %8s %7s %5s\n", "sycoph.", "proxy", "KL", "warn");
+    for (int i = 0; i < nrows; i++) {
+        const demo_row *r = &rows[i];
+        if (!r->ran) { fprintf(f, "%-24s skipped: %s\n", r->method, r->note); continue; }
+        char a[16], s[16], p[16], k[16];
+        fmt_num(a, sizeof a, 100 * r->eval.heldout_accuracy, "%.1f%%");
+        fprintf(f, "%-24s %8s", r->method, a);
+        for (int g = 0; g < pc->ngroups; g++) { char b[16]; fmt_num(b, sizeof b, r->eval.satisfaction[g], "%.3f"); fprintf(f, " %9s", b); }
+        fmt_num(s, sizeof s, 100 * r->eval.sycophancy, "%.1f%%");
+        fmt_num(p, sizeof p, r->proxy, "%.3f");
+        fmt_num(k, sizeof k, r->kl, "%.3f");
+        fprintf(f, " %8s %8s %7s %5d%s%s\n", s, p, k, r->warnings, r->warn_names[0] ? " " : "", r->warn_names);
+    }
+}
+
+/* ---- report ----------------------------------------------------------------- */
+
+static void html_esc(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static const char *const COLORS[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+#define NCOLORS 8
+
+typedef struct { const double *x, *y; int n; const char *label; int points; } svg_series;
+
+/* A line chart (or scatter when points) with axes, ticks and a legend. */
+static void svg_chart(FILE *f, const char *title, const char *xl, const char *yl, const svg_series *s, int ns) {
+    const double W = 520, H = 300, L = 60, R = 150, T = 30, B = 45;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < ns; i++)
+        for (int j = 0; j < s[i].n; j++) {
+            if (!isfinite(s[i].x[j]) || !isfinite(s[i].y[j])) continue;
+            if (s[i].x[j] < x0) x0 = s[i].x[j];
+            if (s[i].x[j] > x1) x1 = s[i].x[j];
+            if (s[i].y[j] < y0) y0 = s[i].y[j];
+            if (s[i].y[j] > y1) y1 = s[i].y[j];
+        }
+    fprintf(f, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" role=\"img\">\n", W, H);
+    fprintf(f, "<text x=\"%.0f\" y=\"18\" font-size=\"14\" font-weight=\"bold\">", L);
+    html_esc(f, title);
+    fputs("</text>\n", f);
+    if (!isfinite(x0)) {
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">no data</text></svg></figure>\n", L, H / 2);
+        return;
+    }
+    if (x1 - x0 < 1e-12) { x0 -= 0.5; x1 += 0.5; }
+    if (y1 - y0 < 1e-12) { y0 -= 0.5; y1 += 0.5; }
+    double pad = 0.05 * (y1 - y0);
+    y0 -= pad; y1 += pad;
+    double pw = W - L - R, ph = H - T - B;
+#define PX(v) (L + ((v) - x0) / (x1 - x0) * pw)
+#define PY(v) (T + (1 - ((v) - y0) / (y1 - y0)) * ph)
+    fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#999\"/>\n", L, T, pw, ph);
+    for (int k = 0; k <= 4; k++) {
+        double xv = x0 + (x1 - x0) * k / 4, yv = y0 + (y1 - y0) * k / 4;
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"10\" text-anchor=\"middle\">%.3g</text>\n", PX(xv), T + ph + 14, xv);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.3g</text>\n", L - 4, PY(yv) + 3, yv);
+        fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", L, L + pw, PY(yv), PY(yv));
+    }
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">", L + pw / 2, H - 8);
+    html_esc(f, xl);
+    fprintf(f, "</text>\n<text x=\"12\" y=\"%.0f\" font-size=\"11\" transform=\"rotate(-90 12 %.0f)\" text-anchor=\"middle\">", T + ph / 2, T + ph / 2);
+    html_esc(f, yl);
+    fputs("</text>\n", f);
+    for (int i = 0; i < ns; i++) {
+        const char *c = COLORS[i % NCOLORS];
+        if (s[i].points || s[i].n <= 3) { /* a line of one or two points would not show */
+            for (int j = 0; j < s[i].n; j++)
+                if (isfinite(s[i].x[j]) && isfinite(s[i].y[j]))
+                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", PX(s[i].x[j]), PY(s[i].y[j]), c);
+        } else {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", c);
+            for (int j = 0; j < s[i].n; j++)
+                if (isfinite(s[i].x[j]) && isfinite(s[i].y[j])) fprintf(f, "%.1f,%.1f ", PX(s[i].x[j]), PY(s[i].y[j]));
+            fputs("\"/>\n", f);
+        }
+        fprintf(f, "<rect x=\"%.0f\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.0f\" y=\"%d\" font-size=\"11\">",
+                W - R + 10, (int)T + 16 * i, c, W - R + 24, (int)T + 16 * i + 9);
+        html_esc(f, s[i].label);
+        fputs("</text>\n", f);
+    }
+#undef PX
+#undef PY
+    fputs("</svg></figure>\n", f);
+}
+
+/* Grouped bars: one group of bars per method, one bar per population group. */
+static void svg_bars(FILE *f, const char *title, const demo_row *rows, int nrows, const sim_pop_config *pc) {
+    int n = 0;
+    for (int i = 0; i < nrows; i++) n += rows[i].ran;
+    const double H = 300, L = 50, T = 30, B = 70, bw = 16;
+    double W = L + 40 + n * (bw * pc->ngroups + 24) + 120;
+    double ph = H - T - B;
+    fprintf(f, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" role=\"img\">\n", W, H);
+    fprintf(f, "<text x=\"%.0f\" y=\"18\" font-size=\"14\" font-weight=\"bold\">", L);
+    html_esc(f, title);
+    fputs("</text>\n", f);
+    for (int k = 0; k <= 4; k++) {
+        double y = T + ph * (1 - k / 4.0);
+        fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.0f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.2f</text>\n",
+                L, W - 120, y, y, L - 4, y + 3, k / 4.0);
+    }
+    double x = L + 20;
+    for (int i = 0; i < nrows; i++) {
+        if (!rows[i].ran) continue;
+        for (int g = 0; g < pc->ngroups; g++) {
+            double v = rows[i].eval.satisfaction[g];
+            if (!isfinite(v)) v = 0;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.1f\" fill=\"%s\"><title>%s %s: %.3f</title></rect>\n",
+                    x + g * bw, T + ph * (1 - v), bw - 2, ph * v, COLORS[g % NCOLORS], rows[i].method, pc->groups[g].name, v);
+        }
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"10\" transform=\"rotate(30 %.1f %.0f)\">", x, T + ph + 14, x, T + ph + 14);
+        html_esc(f, rows[i].method);
+        fputs("</text>\n", f);
+        x += bw * pc->ngroups + 24;
+    }
+    for (int g = 0; g < pc->ngroups; g++) {
+        fprintf(f, "<rect x=\"%.0f\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.0f\" y=\"%d\" font-size=\"11\">group ",
+                W - 110, (int)T + 16 * g, COLORS[g % NCOLORS], W - 96, (int)T + 16 * g + 9);
+        html_esc(f, pc->groups[g].name);
+        fputs("</text>\n", f);
+    }
+    fputs("</svg></figure>\n", f);
+}
+
+#define MAXPTS 4096
+
+rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, const demo_stage *stages, int nstages,
+                            const sim_pop_config *pc, const char *serve_cmd) {
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) return rl_fail(RL_ENOMEM, "out of memory");
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rlhf.c demo report</title>\n"
+          "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+          "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
+          "code{background:#f4f4f4;padding:1px 4px}.skip{color:#888}</style></head><body>\n", f);
+    fputs("<h1>rlhf.c demo: evaluators can be fooled</h1>\n"
+          "<p>A calculator world whose truth is known (docs/sim.md). Simulated evaluators often do not check the sum; "
+          "they believe the carry-free sum, agree with the user, or trust a confident tone. Every number below is the gold "
+          "evaluation (<code>rlhf sim eval</code>) of each model's greedy answers to held-out prompts.</p>\n", f);
+
+    fputs("<h2 id=\"results\">Results</h2>\n<table id=\"results-table\"><tr><th>method</th><th>held-out gold accuracy</th>", f);
+    for (int g = 0; g < pc->ngroups; g++) { fputs("<th>satisfaction ", f); html_esc(f, pc->groups[g].name); fputs("</th>", f); }
+    fputs("<th>worst group</th><th>sycophancy</th><th>proxy reward</th><th>KL</th><th>warnings</th></tr>\n", f);
+    for (int i = 0; i < nrows; i++) {
+        const demo_row *r = &rows[i];
+        fputs("<tr><td>", f);
+        html_esc(f, r->method);
+        fputs("</td>", f);
+        if (!r->ran) {
+            fprintf(f, "<td class=\"skip\" colspan=\"%d\">skipped: ", pc->ngroups + 6);
+            html_esc(f, r->note);
+            fputs("</td></tr>\n", f);
+            continue;
+        }
+        fprintf(f, "<td data-acc=\"%.6f\">%.1f%%</td>", r->eval.heldout_accuracy, 100 * r->eval.heldout_accuracy);
+        for (int g = 0; g < pc->ngroups; g++) fprintf(f, "<td>%.3f</td>", r->eval.satisfaction[g]);
+        fprintf(f, "<td>%.3f</td>", r->eval.min_satisfaction);
+        if (isnan(r->eval.sycophancy)) fputs("<td>-</td>", f); else fprintf(f, "<td data-syc=\"%.6f\">%.1f%%</td>", r->eval.sycophancy, 100 * r->eval.sycophancy);
+        if (isnan(r->proxy)) fputs("<td>-</td>", f); else fprintf(f, "<td>%.3f</td>", r->proxy);
+        if (isnan(r->kl)) fputs("<td>-</td>", f); else fprintf(f, "<td>%.3f</td>", r->kl);
+        fprintf(f, "<td>%d", r->warnings);
+        if (r->warn_names[0]) { fputs(" (", f); html_esc(f, r->warn_names); fputs(")", f); }
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n<p>Satisfaction of a group = correct &times; that group's utility for the answer's style "
+          "(1 favourite, 1&minus;strength/2 middle, 1&minus;strength last). KL: the trainer's last estimate of "
+          "KL(policy&nbsp;||&nbsp;SFT). Warnings: the reward-hacking monitors (src/diag) replayed over the trainer's log.</p>\n", f);
+
+    /* training curves */
+    fputs("<h2 id=\"curves\">Training curves</h2>\n", f);
+    double *xs = malloc(sizeof(double) * MAXPTS * 2 * 8), *ys = malloc(sizeof(double) * MAXPTS * 2 * 8);
+    {
+        static const char *keys[][2] = {{"loss", "loss"}, {"reward_mean", "proxy reward (mean)"}, {"kl", "KL to the SFT model"}};
+        for (int k = 0; k < 3; k++) {
+            svg_series s[8];
+            int ns = 0;
+            for (int i = 0; i < nrows && ns < 8; i++) {
+                if (!rows[i].ran || !rows[i].log[0]) continue;
+                double *x = xs + (size_t)ns * MAXPTS, *y = ys + (size_t)ns * MAXPTS;
+                int n = demo_log_series(rows[i].log, "step", keys[k][0], x, y, MAXPTS);
+                if (n == 0) continue;
+                s[ns++] = (svg_series){x, y, n, rows[i].method, 0};
+            }
+            char title[96];
+            snprintf(title, sizeof title, "%s by step", keys[k][1]);
+            svg_chart(f, title, "step", keys[k][1], s, ns);
+        }
+    }
+
+    /* gold vs proxy against sqrt(KL) */
+    fputs("<h2 id=\"overopt\">Gold and proxy against &radic;KL</h2>\n"
+          "<p>Each point is a trained policy (the SFT model at &radic;KL = 0): gold held-out accuracy and the "
+          "proxy reward it reached. Proxy rising while gold falls is over-optimisation of a fooled reward.</p>\n", f);
+    {
+        double gx[16], gy[16];
+        int ng = 0;
+        for (int i = 0; i < nrows && ng < 16; i++) {
+            if (!rows[i].ran) continue;
+            double kl = !strcmp(rows[i].method, "sft") ? 0 : rows[i].kl;
+            if (!isfinite(kl)) continue;
+            double d = sqrt(kl > 0 ? kl : 0);
+            gx[ng] = d; gy[ng] = rows[i].eval.heldout_accuracy; ng++;
+        }
+        svg_series s1[1] = {{gx, gy, ng, "gold accuracy", 1}};
+        svg_chart(f, "gold accuracy vs sqrt(KL)", "sqrt(KL)", "held-out gold accuracy", s1, 1);
+        svg_series s2[8];
+        int ns = 0;
+        for (int i = 0; i < nrows && ns < 8; i++) {
+            if (!rows[i].ran || !rows[i].log[0]) continue;
+            double *x = xs + (size_t)ns * MAXPTS, *y = ys + (size_t)ns * MAXPTS;
+            double *kx = xs + (size_t)(8 + ns) * MAXPTS, *ky = ys + (size_t)(8 + ns) * MAXPTS;
+            int n1 = demo_log_series(rows[i].log, "step", "reward_mean", x, y, MAXPTS);
+            int n2 = demo_log_series(rows[i].log, "step", "kl", kx, ky, MAXPTS);
+            int n = n1 < n2 ? n1 : n2;
+            if (n == 0) continue;
+            for (int j = 0; j < n; j++) x[j] = sqrt(ky[j] > 0 ? ky[j] : 0);
+            s2[ns++] = (svg_series){x, y, n, rows[i].method, 0};
+        }
+        svg_chart(f, "proxy reward vs sqrt(KL) during RL", "sqrt(KL)", "proxy reward", s2, ns);
+    }
+    free(xs);
+    free(ys);
+
+    fputs("<h2 id=\"groups\">Per-group outcomes</h2>\n", f);
+    svg_bars(f, "satisfaction by group (gold)", rows, nrows, pc);
+
+    fputs("<h2 id=\"stages\">Stages</h2>\n<table id=\"stages-table\"><tr><th>stage</th><th>seconds</th><th>status</th></tr>\n", f);
+    for (int i = 0; i < nstages; i++) {
+        fputs("<tr><td>", f);
+        html_esc(f, stages[i].name);
+        fprintf(f, "</td><td>%.1f</td><td>", stages[i].seconds);
+        if (stages[i].rc < 0) { fputs("skipped: ", f); html_esc(f, stages[i].note); }
+        else if (stages[i].rc == 0) fputs("ok", f);
+        else { fprintf(f, "failed (exit %d) ", stages[i].rc); html_esc(f, stages[i].note); }
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n<h2 id=\"serve\">Try it</h2>\n<p><code>", f);
+    html_esc(f, serve_cmd);
+    fputs("</code></p>\n</body></html>\n", f);
+    fclose(f);
+    rl_status st = rl_atomic_write(path, mem, len);
+    free(mem);
+    return st;
+}
