@@ -21,11 +21,14 @@ judge() { # who prompt choice thumb
   api POST /api/thumbs "{\"generation\":$GA,\"thumb\":$4}"; expect_code 201 "thumbs"
 }
 judge t1 one A 1; judge t1 two A 1; judge t1 three A 1; judge t2 four B -1
-stop_server
-expect_sql "SELECT count(*) FROM judgements" 8
 printf 'hello there how are you\nsay the word please you said maybe indeed perhaps certainly\n' > "$TMP/text.txt"
 "$RLHF" tokenizer train --input "$TMP/text.txt" --vocab-size 300 --out "$TMP/tok.bin" --quiet
 S="--threads 1 --layers 1 --heads 1 --channels 16 --seq 128 --steps 1 --val-fraction 0 --tokenizer $TMP/tok.bin"
+# while the server runs (judgements still in its WAL) a trainer sees them all
+expect_exit 0 "$RLHF" rm --db "$DB" --out "$TMP/rm_live.ckpt" $S
+expect_out "8 judgements from the feedback database"
+stop_server
+expect_sql "SELECT count(*) FROM judgements" 8
 SUM=$(sha256sum "$DB" | cut -d' ' -f1)
 
 expect_exit 0 "$RLHF" rm --db "$DB" --out "$TMP/rm.ckpt" $S
