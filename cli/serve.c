@@ -61,8 +61,7 @@ int cmd_serve(int argc, char **argv) {
         serve_gpt_register(tok);
     }
 
-    store *db;
-    if (!open_db(&db, db_path, sync)) { tok_free(tok); return 1; }
+    store *db = NULL;
     serve_model *ms[RL_STRLIST_MAX];
     int nm = 0, status = 0;
     const char *def[1] = {"dummy"};
@@ -76,6 +75,8 @@ int cmd_serve(int argc, char **argv) {
         }
         nm++;
     }
+    /* The database is opened once the models are: a refused --model leaves no new file. */
+    if (!status && !open_db(&db, db_path, sync)) status = 1;
     /* Block the stop signals before the server threads start, so they
      * inherit the mask and only this thread receives them (sigwait below). */
     sigset_t set;

@@ -28,6 +28,7 @@ expect_exit 2 "$RLHF" serve --db "$DB" --model "$TMP/a.ckpt" --port 0
 expect_out "needs --tokenizer"
 expect_exit 1 "$RLHF" serve --db "$DB" --model "$TMP/rm.ckpt" $T --port 0
 expect_out "'reward' checkpoint: it scores text and cannot generate"
+expect_true "a refused model creates no database" [ ! -e "$DB" ]
 expect_exit 1 "$RLHF" serve --db "$DB" --model "$TMP/missing.ckpt" $T --port 0
 # the checkpoint policy: an unsigned checkpoint under a verify key is refused
 expect_exit 1 "$RLHF" serve --db "$DB" --model "$TMP/a.ckpt" $T --port 0 --verify-key "$TMP/k/sign.pub"
