@@ -92,4 +92,26 @@ expect_sql "SELECT count(DISTINCT model_id) FROM generations WHERE id IN ($GA,$G
 expect_sql "SELECT count(*) FROM models WHERE identity LIKE '%.ckpt#%'" 2
 stop_server
 expect_true "clean shutdown" [ "$SRC" -eq 0 ]
+
+# ---- Stop mid-answer: a bigger model with a 1024-token context (one cheap
+# training step) answers 1000 greedy tokens in seconds (its greedy answer never
+# hits <|end|>), far longer than the stop takes; the sampler is cancelled and
+# the partial answer stored with stopped=1 (only a stop sets it).
+"$RLHF" pretrain --data "$TMP/data" --out "$TMP/big.ckpt" --layers 8 --heads 4 --channels 256 --context 1024 --seq 8 \
+  --batch 1 --steps 1 --threads 1 --quiet || { echo "setup failed"; exit 1; }
+start_server "$DB" --model "$TMP/big.ckpt" $T
+login "$TOK"
+curl -s -N -b "$JAR" -H 'Content-Type: application/json' -H "X-CSRF-Token: $CSRF" \
+  -d '{"prompt":"hi","params":{"max_tokens":1000,"temperature":0}}' "$U/api/generate" > "$TMP/stream" &
+CPID=$!
+i=0; while ! grep -qs '^event: token' "$TMP/stream" && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
+SID=$(sed -n 's/.*"stream":"\([0-9a-f]*\)".*/\1/p' "$TMP/stream")
+api POST /api/stop "{\"stream\":\"$SID\"}"; expect_code 200 "stop"
+wait $CPID
+expect_true "stream ended with stopped=true" grep -q '"stopped":true' "$TMP/stream"
+expect_sql "SELECT stopped FROM generations ORDER BY id DESC LIMIT 1" 1
+N=$(sql "SELECT length(response) FROM generations ORDER BY id DESC LIMIT 1")
+expect_true "the answer was cut early ($N of up to 1000 tokens)" [ "${N:-0}" -gt 0 -a "${N:-0}" -lt 900 ]
+stop_server
+expect_true "clean shutdown" [ "$SRC" -eq 0 ]
 finish
