@@ -14,13 +14,14 @@
 typedef struct { const tok_tokenizer *t; } stream_ctx;
 
 /* Writes a generated token's bytes to stdout at once (special tokens are not text). */
-static void stream_token(void *ctx, int row, int token) {
+static int stream_token(void *ctx, int row, int token) {
     stream_ctx *s = ctx;
-    if (row != 0 || tok_is_special(s->t, token)) return;
+    if (row != 0 || tok_is_special(s->t, token)) return 0;
     int n;
     const unsigned char *b = tok_token_bytes(s->t, token, &n);
     fwrite(b, 1, (size_t)n, stdout);
     fflush(stdout);
+    return 0;
 }
 
 /* Text of a row without special tokens (caller frees). */

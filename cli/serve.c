@@ -8,6 +8,7 @@
 #include "../src/base/binfile.h"
 #include "../src/base/flags.h"
 #include "../src/base/log.h"
+#include "../src/serve/gen_gpt.h"
 #include "../src/serve/server.h"
 #include "../src/serve/store.h"
 
@@ -22,14 +23,16 @@ static int open_db(store **s, const char *path, const char *sync) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    static const char *db_path, *host, *public_origin, *port_file, *sync;
+    static const char *db_path, *host, *public_origin, *port_file, *sync, *tokp;
+    static const char *vk, *kf, *pe;
     static rl_strlist models, runs;
     static int port, threads, open_mode, max_body, delay_ms;
     static double rate, burst, hours;
     rl_flag flags[] = {
         {"db", RL_FLAG_STRING, &db_path, NULL, 0, 0, NULL, "feedback database (SQLite; created if missing)"},
         {"model", RL_FLAG_STRINGS, &models, "", 0, 0, NULL,
-         "model to serve: a checkpoint, or 'dummy' / 'dummy:NAME' (built-in echo generator, not a trained model; the default)"},
+         "model to serve (repeatable): a GPT checkpoint, or 'dummy' / 'dummy:NAME' (built-in echo generator, not a trained model; the default)"},
+        {"tokenizer", RL_FLAG_STRING, &tokp, "", 0, 0, NULL, "tokenizer file of the checkpoints (needed when a --model is a checkpoint)"},
         {"host", RL_FLAG_STRING, &host, "127.0.0.1", 0, 0, NULL, "IPv4 address to listen on (loopback by default)"},
         {"port", RL_FLAG_INT, &port, "8080", 0, 65535, NULL, "TCP port (0 = any free port; see --port-file)"},
         {"port-file", RL_FLAG_STRING, &port_file, "", 0, 0, NULL, "write the bound port to this file once listening"},
@@ -43,13 +46,22 @@ int cmd_serve(int argc, char **argv) {
         {"dummy-delay-ms", RL_FLAG_INT, &delay_ms, "30", 0, 5000, NULL, "pause between pieces of the dummy generator when streaming"},
         {"runs", RL_FLAG_STRINGS, &runs, "", 0, 0, NULL, "JSONL metric logs of training runs to plot on the operator page"},
         {"sync", RL_FLAG_ENUM, &sync, "full", 0, 0, "full|normal", "SQLite synchronous: full = fsync every commit (survives power loss)"},
+        CLI_CKPT_LOAD_FLAGS(vk, kf, pe),
     };
     int rc = rl_flags_parse("serve", "Run the feedback web app: people chat with the model, give thumbs, compare and rank answers.",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (cli_ckpt_security("serve", NULL, vk, kf, pe, 0)) return 1;
+    int any_ckpt = 0;
+    for (int i = 0; i < models.n; i++) any_ckpt |= strcmp(models.v[i], "dummy") && strncmp(models.v[i], "dummy:", 6);
+    if (any_ckpt && !*tokp) { fprintf(stderr, "rlhf serve: a checkpoint --model needs --tokenizer (the model's tokenizer file)\n"); return 2; }
+    tok_tokenizer *tok = NULL;
+    if (*tokp) {
+        if (tok_load(&tok, tokp) != RL_OK) { fprintf(stderr, "rlhf serve: --tokenizer %s: %s\n", tokp, rl_error()); return 1; }
+        serve_gpt_register(tok);
+    }
 
-    store *db;
-    if (!open_db(&db, db_path, sync)) return 1;
+    store *db = NULL;
     serve_model *ms[RL_STRLIST_MAX];
     int nm = 0, status = 0;
     const char *def[1] = {"dummy"};
@@ -63,6 +75,8 @@ int cmd_serve(int argc, char **argv) {
         }
         nm++;
     }
+    /* The database is opened once the models are: a refused --model leaves no new file. */
+    if (!status && !open_db(&db, db_path, sync)) status = 1;
     /* Block the stop signals before the server threads start, so they
      * inherit the mask and only this thread receives them (sigwait below). */
     sigset_t set;
@@ -114,6 +128,8 @@ int cmd_serve(int argc, char **argv) {
     }
     for (int i = 0; i < nm; i++) serve_model_close(ms[i]);
     store_close(db);
+    serve_set_checkpoint_backend(NULL);
+    tok_free(tok);
     return status;
 }
 

@@ -35,6 +35,28 @@ static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
 static int sec_enc;
 #define SEC_FLAGS CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc), CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe)
 
+/* --db feedback.db in place of --records/--data: the trainer reads every
+ * judgement from the database (format "db" of trn_load_records). Returns 0,
+ * or 2 after a usage message. */
+#define DB_FLAG(var) {"db", RL_FLAG_STRING, &(var), "", 0, 0, NULL, \
+    "feedback database from 'rlhf serve' (instead of a file): every judgement with its annotator and groups"}
+static int use_db(const char *cmd, const char *db, const char **records, const char **format, const char *what) {
+    if (!db || !db[0]) {
+        if (!*records || !**records) {
+            fprintf(stderr, "rlhf %s: give %s FILE or --db feedback.db; see 'rlhf %s --help'\n", cmd, what, cmd);
+            return 2;
+        }
+        return 0;
+    }
+    if (*records && **records) {
+        fprintf(stderr, "rlhf %s: give %s or --db, not both\n", cmd, what);
+        return 2;
+    }
+    *records = db;
+    *format = "db";
+    return 0;
+}
+
 /* ops_get() sets the thread count to all cores the first time it is called,
  * so it is called once before --threads is applied. */
 static void set_threads(int n) {
@@ -57,6 +79,7 @@ static int run_dpo(const void *o) { return dpo_run(o); }
 
 int cmd_sft(int argc, char **argv) {
     static sft_opts o;
+    static const char *db;
     static long long seed;
     static int threads;
     static rl_flag flags[] = {
@@ -65,6 +88,7 @@ int cmd_sft(int argc, char **argv) {
         {"data", RL_FLAG_STRING, &o.data, "", 0, 0, NULL, "demonstrations: a feedback file in any import format (see --format)"},
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --data"},
         {"records", RL_FLAG_STRING, &o.records, "", 0, 0, NULL, "demonstrations: canonical records JSONL ('rlhf feedback import --out')"},
+        DB_FLAG(db),
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
         {"winners", RL_FLAG_BOOL, &o.winners, "0", 0, 0, NULL, "also train on judged winners (chosen of pairs, rank-0 of rankings, thumbs up)"},
         {"all-turns", RL_FLAG_BOOL, &o.all_turns, "0", 0, 0, NULL, "train on every assistant turn of a conversation, not only the last"},
@@ -90,19 +114,26 @@ int cmd_sft(int argc, char **argv) {
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
     if (cli_ckpt_security("sft", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.data = nz(o.data); o.records = nz(o.records); o.log_path = nz(o.log_path);
-    if (!o.data && !o.records) { fprintf(stderr, "rlhf sft: give --data FILE or --records FILE; see 'rlhf sft --help'\n"); return 2; }
+    if (nz(db)) {
+        if (o.data || o.records) { fprintf(stderr, "rlhf sft: give --data/--records or --db, not both\n"); return 2; }
+        o.data = db; /* judged winners (--winners) and demos come from the database */
+        o.format = "db";
+    }
+    if (!o.data && !o.records) { fprintf(stderr, "rlhf sft: give --data FILE or --records FILE (or --db feedback.db); see 'rlhf sft --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
     return run_dist("sft", &argc, &argv, threads, run_sft, &o);
 }
 
 int cmd_rm(int argc, char **argv) {
     static rm_opts o;
+    static const char *db;
     static long long seed;
     static int threads;
     static rl_flag flags[] = {
         MODEL_FLAGS(o.model, seed),
         {"tokenizer", RL_FLAG_STRING, &o.tokenizer, NULL, 0, 0, NULL, "tokenizer file (the model's)"},
-        {"records", RL_FLAG_STRING, &o.records, NULL, 0, 0, NULL, "feedback file: pairs, rankings, thumbs, ratings (any import format)"},
+        {"records", RL_FLAG_STRING, &o.records, "", 0, 0, NULL, "feedback file: pairs, rankings, thumbs, ratings (any import format)"},
+        DB_FLAG(db),
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
         {"group", RL_FLAG_STRING, &o.group, "", 0, 0, NULL, "only records whose annotator is in this group (key=value); stored in the metadata"},
@@ -131,6 +162,7 @@ int cmd_rm(int argc, char **argv) {
     int rc = rl_flags_parse("rm", "Train a reward model (Bradley-Terry / rankings / thumbs / ties) on human feedback.",
                             flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (use_db("rm", db, &o.records, &o.format, "--records")) return 2;
     if (cli_ckpt_security("rm", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.group = nz(o.group); o.log_path = nz(o.log_path);
     if (o.group && !strchr(o.group, '=')) { fprintf(stderr, "rlhf rm: --group must be key=value; see 'rlhf rm --help'\n"); return 2; }
@@ -140,13 +172,15 @@ int cmd_rm(int argc, char **argv) {
 
 static int dpo_common(int argc, char **argv, int kto) {
     static dpo_opts o;
+    static const char *db;
     static long long seed;
     static int threads;
     static rl_flag dflags[] = {
         MODEL_FLAGS(o.model, seed),
         {"ref", RL_FLAG_STRING, &o.ref, "", 0, 0, NULL, "frozen reference checkpoint ('' = the starting model)"},
         {"tokenizer", RL_FLAG_STRING, &o.tokenizer, NULL, 0, 0, NULL, "tokenizer file (the model's)"},
-        {"records", RL_FLAG_STRING, &o.records, NULL, 0, 0, NULL, "feedback file with pairs/rankings (any import format)"},
+        {"records", RL_FLAG_STRING, &o.records, "", 0, 0, NULL, "feedback file with pairs/rankings (any import format)"},
+        DB_FLAG(db),
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
         {"loss", RL_FLAG_ENUM, &o.loss, "dpo", 0, 0, "dpo|cdpo|rdpo|ipo|orpo|simpo", "objective (docs/objectives.md)"},
@@ -177,7 +211,8 @@ static int dpo_common(int argc, char **argv, int kto) {
         MODEL_FLAGS(o.model, seed),
         {"ref", RL_FLAG_STRING, &o.ref, "", 0, 0, NULL, "frozen reference checkpoint ('' = the starting model)"},
         {"tokenizer", RL_FLAG_STRING, &o.tokenizer, NULL, 0, 0, NULL, "tokenizer file (the model's)"},
-        {"records", RL_FLAG_STRING, &o.records, NULL, 0, 0, NULL, "feedback file with thumbs (or pairs, --from-pairs)"},
+        {"records", RL_FLAG_STRING, &o.records, "", 0, 0, NULL, "feedback file with thumbs (or pairs, --from-pairs)"},
+        DB_FLAG(db),
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
         {"from-pairs", RL_FLAG_BOOL, &o.from_pairs, "1", 0, 0, NULL, "also use strict pairs: chosen desirable, rejected undesirable (TRL)"},
@@ -208,6 +243,7 @@ static int dpo_common(int argc, char **argv, int kto) {
                  : rl_flags_parse("dpo", "Direct preference optimisation (DPO, cDPO, rDPO, IPO, ORPO, SimPO) on preference pairs.",
                                   dflags, RL_NFLAGS(dflags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (use_db(kto ? "kto" : "dpo", db, &o.records, &o.format, "--records")) return 2;
     if (cli_ckpt_security(kto ? "kto" : "dpo", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.kto = kto;
     if (kto) o.loss = "kto";

@@ -132,8 +132,8 @@ rl_status sampler_generate_ws(gpt_model *m, sampler_ws *w, const int *const *pro
     cand *scratch = w->scratch;
     rl_rng *rngs = w->rngs;
     for (int r = 0; r < n; r++) { rl_rng_seed_stream(&rngs[r], o->seed, (uint64_t)r); cur[r] = prompts[r][0]; }
-    int active = n;
-    for (int pos = 0; pos < maxT && active > 0; pos++) {
+    int active = n, cancel = 0;
+    for (int pos = 0; pos < maxT && active > 0 && !cancel; pos++) {
         gpt_cache_step(m, cur, n, pos, logits);
         /* which rows sample at this position: their prompt ends here or earlier */
         for (int r = 0; r < n; r++) {
@@ -149,7 +149,7 @@ rl_status sampler_generate_ws(gpt_model *m, sampler_ws *w, const int *const *pro
             int i = res->len[r]++;
             res->tokens[(size_t)r * cap + i] = next[r];
             res->logp[(size_t)r * cap + i] = lp[r];
-            if (cb) cb(ctx, r, next[r]);
+            if (cb && cb(ctx, r, next[r])) cancel = 1;
             int stop = 0;
             for (int s = 0; s < 4; s++) if (o->stop_tokens[s] >= 0 && next[r] == o->stop_tokens[s]) stop = 1;
             if (stop) res->stopped[r] = 1;

@@ -39,8 +39,11 @@ typedef struct {
     int *stopped;     /* (n) 1 if the row ended on a stop token, 0 if it hit max_tokens or the context */
 } sampler_result;
 
-/* Called for every generated token as soon as it is chosen (row, id). May be NULL. */
-typedef void (*sampler_stream_fn)(void *ctx, int row, int token);
+/* Called for every generated token as soon as it is chosen (row, id). May be NULL.
+ * Returns 0 to go on; nonzero cancels the whole call after the current position
+ * (every row keeps the tokens it has, stopped stays 0 unless it ended on a stop
+ * token; sampler_generate returns RL_OK): the server's Stop button. */
+typedef int (*sampler_stream_fn)(void *ctx, int row, int token);
 
 /* Generates for n rows: prompts[r] (plen[r] >= 1 tokens each; every prompt must
  * be shorter than the context). Plans the model's KV cache for n rows (allocates

@@ -10,10 +10,10 @@
  *                           seeded filler words). Tests and the UI use it;
  *                           the UI and the API label its answers as dummy.
  *   anything else           a checkpoint path, opened by the backend that
- *                           serve_set_checkpoint_backend() registered (the
- *                           GPT sampler, once merged: `rlhf serve` registers
- *                           it at start-up). Until one is registered such a
- *                           --model is refused with a message saying so.
+ *                           serve_set_checkpoint_backend() registered
+ *                           (`rlhf serve` registers the GPT backend of
+ *                           gen_gpt.h at start-up). Until one is registered
+ *                           such a --model is refused with a message.
  */
 #ifndef RL_SERVE_GEN_H
 #define RL_SERVE_GEN_H

@@ -218,7 +218,8 @@ rl_status store_open(store **out, const char *path, const store_opts *opts) {
     if (o.max_version > STORE_SCHEMA_VERSION) return rl_fail(RL_EINVAL, "max_version %d > %d", o.max_version, STORE_SCHEMA_VERSION);
     if (sodium_init() < 0) return rl_fail(RL_EINTERNAL, "libsodium failed to initialise");
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+    int oflags = o.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &db, oflags | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
         rl_status s = rl_fail(RL_EIO, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return s;
@@ -239,14 +240,22 @@ rl_status store_open(store **out, const char *path, const store_opts *opts) {
     if (s == RL_OK && version > STORE_SCHEMA_VERSION)
         s = rl_fail(RL_EFORMAT, "schema version %d is newer than this rlhf understands (%d): upgrade rlhf to open it; the database was left untouched",
                     version, STORE_SCHEMA_VERSION);
-    if (s == RL_OK) s = exec_const(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;");
-    if (s == RL_OK) s = exec_const(db, o.sync == STORE_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
-    if (s == RL_OK && version == 0) {
+    /* Read-only (the trainers' --db): nothing is created or migrated, so the
+     * file must already be an rlhf database of this schema. */
+    if (s == RL_OK && o.readonly && version == 0)
+        s = rl_fail(RL_EFORMAT, "not an rlhf feedback database (no schema_version table): give a database made by 'rlhf serve' or 'rlhf annotators add'");
+    if (s == RL_OK && o.readonly && version < STORE_SCHEMA_VERSION)
+        s = rl_fail(RL_EFORMAT, "schema version %d is older than this rlhf's (%d): run 'rlhf annotators list --db' on it once to migrate it",
+                    version, STORE_SCHEMA_VERSION);
+    if (s == RL_OK && o.readonly) s = exec_const(db, "PRAGMA foreign_keys=ON;");
+    if (s == RL_OK && !o.readonly) s = exec_const(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;");
+    if (s == RL_OK && !o.readonly) s = exec_const(db, o.sync == STORE_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+    if (s == RL_OK && version == 0 && !o.readonly) {
         char pragma[64]; /* a constant, not user data */
         snprintf(pragma, sizeof pragma, "PRAGMA application_id=%d", STORE_APP_ID);
         s = exec_const(db, pragma);
     }
-    if (s == RL_OK && version < o.max_version) s = migrate(db, version, o.max_version);
+    if (s == RL_OK && !o.readonly && version < o.max_version) s = migrate(db, version, o.max_version);
     if (s == RL_OK) s = read_version(db, &version);
     if (s != RL_OK) {
         char msg[512];

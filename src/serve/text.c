@@ -56,7 +56,10 @@ char *text_utf8_sanitize(const char *str, size_t n) {
     size_t o = 0, i = 0;
     while (i < n) {
         int inc;
-        size_t l = s[i] ? seq_len(s + i, n - i, &inc) : 0;
+        /* Control characters (but \n \r \t) are replaced too: a byte-level
+         * model can emit any byte, and stored text must pass text_utf8_valid. */
+        int ctl = (s[i] < 0x20 && s[i] != '\n' && s[i] != '\r' && s[i] != '\t') || s[i] == 0x7F;
+        size_t l = ctl ? 0 : seq_len(s + i, n - i, &inc);
         if (!l) {
             memcpy(out + o, "\xEF\xBF\xBD", 3);
             o += 3;

@@ -8,8 +8,9 @@
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF) with
  * no NUL byte and no control characters other than, if allow_newlines, \n \r \t. */
 int text_utf8_valid(const char *s, size_t n, int allow_newlines);
-/* A malloc'd NUL-terminated copy of s[0..n) with every invalid sequence (and
- * NUL byte) replaced by U+FFFD. NULL on out of memory. */
+/* A malloc'd NUL-terminated copy of s[0..n) with every invalid sequence, NUL
+ * byte and control character other than \n \r \t replaced by U+FFFD (the
+ * result passes text_utf8_valid(.., 1)). NULL on out of memory. */
 char *text_utf8_sanitize(const char *s, size_t n);
 /* Length of the longest prefix of s[0..n) that does not end inside an
  * incomplete (but so far valid) multi-byte character: stream that much now

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "common.h"
 #include "../base/log.h"
+#include "../serve/store.h"
 
 void trn_seqs_init(trn_seqs *s) { memset(s, 0, sizeof *s); }
 
@@ -194,12 +195,39 @@ tok_tokenizer *trn_open_tokenizer(const char *path, char tok_id[65]) {
     return t;
 }
 
+/* The feedback database: every judgement exported as JSONL into memory (the
+ * same bytes `rlhf feedback export --db` writes), then imported like a file,
+ * so annotators and groups come along exactly as in an export. */
+static void import_db(fb_set *s, const char *path, const fb_import_opts *o, fb_import_stats *st) {
+    store *db;
+    store_opts so = {0};
+    so.readonly = 1; /* never create or change the file a trainer reads */
+    CHECK_OK(store_open(&db, path, &so), "give --db a feedback database written by 'rlhf serve' or 'rlhf annotators add'");
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *mf = open_memstream(&buf, &n);
+    CHECK(mf, "out of memory reading %s", path);
+    int64_t written = 0;
+    rl_status r = store_export(db, STORE_EXPORT_JSONL, mf, &written, NULL);
+    fclose(mf);
+    store_close(db);
+    CHECK_OK(r, "reading the judgements of %s", path);
+    r = fb_import_mem(s, path, buf, n, FB_FMT_JSONL, o, st);
+    free(buf);
+    CHECK_OK(r, "the database export of %s did not import; report this", path);
+}
+
 void trn_load_records(fb_set *s, const char *path, const char *format, int skip_bad, int quiet) {
-    fb_format fmt;
-    CHECK(fb_format_parse(format, &fmt) == 0, "unknown format '%s' (auto, jsonl, hh, oasst)", format);
     fb_import_opts o = {skip_bad};
     fb_import_stats st;
-    CHECK_OK(fb_import_file(s, path, fmt, &o, &st), "fix the line or pass --skip-bad");
+    if (!strcmp(format, "db")) {
+        import_db(s, path, &o, &st);
+        if (!quiet) rl_info("%s: %lld judgements from the feedback database", path, (long long)st.lines);
+    } else {
+        fb_format fmt;
+        CHECK(fb_format_parse(format, &fmt) == 0, "unknown format '%s' (auto, jsonl, hh, oasst)", format);
+        CHECK_OK(fb_import_file(s, path, fmt, &o, &st), "fix the line or pass --skip-bad");
+    }
     if (!quiet)
         for (int i = 0; i < st.n_notes; i++) rl_info("note: %s", st.notes[i]);
     if (st.bad) rl_warn("%s: skipped %lld malformed line(s); the first: %s", path, (long long)st.bad, st.first_error);

@@ -101,7 +101,10 @@ tok_tokenizer *trn_open_tokenizer(const char *path, char tok_id[65]);
 
 /* Loads feedback records from `path` (format "auto" | "jsonl" | "hh" | "oasst",
  * gzip read directly); prints the import notes; CHECKs on a malformed line
- * unless skip_bad. */
+ * unless skip_bad. Format "db": `path` is a feedback database (src/serve/store.h,
+ * the trainers' --db), opened read-only; every judgement is exported to JSONL in
+ * memory and imported with its annotator and groups. CHECKs (exit 1 with a
+ * message) when the file is missing or not an rlhf feedback database. */
 void trn_load_records(fb_set *s, const char *path, const char *format, int skip_bad, int quiet);
 
 /* ---- Ctrl-C ------------------------------------------------------------------- */

@@ -258,7 +258,7 @@ expect_exit 1 "$RLHF" annotators list --db "$TMP/new.db"
 expect_out "newer than this rlhf understands"
 expect_exit 1 "$RLHF" serve --db "$TMP/new.db" --port 0
 expect_true "still version 99" [ "$(sqlite3 "$TMP/new.db" 'SELECT version FROM schema_version')" = 99 ]
-expect_exit 1 "$RLHF" serve --db "$DB" --model /nonexistent.ckpt --port 0
-expect_out "no GPT sampler"
+expect_exit 2 "$RLHF" serve --db "$DB" --model /nonexistent.ckpt --port 0
+expect_out "needs --tokenizer"
 expect_sql "PRAGMA integrity_check" ok
 finish

@@ -424,7 +424,34 @@ TEST(sampler_logp_matches_full_forward_and_batching) {
 }
 
 static int streamed[64], nstreamed;
-static void on_tok(void *ctx, int row, int tok) { (void)ctx; if (row == 0 && nstreamed < 64) streamed[nstreamed++] = tok; }
+static int on_tok(void *ctx, int row, int tok) { (void)ctx; if (row == 0 && nstreamed < 64) streamed[nstreamed++] = tok; return 0; }
+/* Cancels once row 0 has *ctx tokens (the server's Stop button). */
+static int cancel_after(void *ctx, int row, int tok) { (void)tok; if (row == 0) nstreamed++; return row == 0 && nstreamed >= *(int *)ctx; }
+
+TEST(sampler_callback_cancels_early) {
+    gpt_model m;
+    make_sampler_model(&m, 2);
+    int p[] = {2, 6};
+    const int *prompts[2] = {p, p};
+    int plen[2] = {2, 2};
+    sampler_opts o;
+    sampler_opts_default(&o);
+    o.max_tokens = 12;
+    o.temperature = 0;
+    sampler_result full, cut;
+    REQUIRE(sampler_generate(&m, prompts, plen, 2, &o, &full, NULL, NULL) == RL_OK);
+    int after = 3;
+    nstreamed = 0;
+    REQUIRE(sampler_generate(&m, prompts, plen, 2, &o, &cut, cancel_after, &after) == RL_OK);
+    /* both rows end at the position where the callback said stop; the tokens
+     * so far are the uncancelled ones; nothing counts as a stop token */
+    EXPECT(full.len[0] == 12);
+    EXPECT(cut.len[0] == 3 && cut.len[1] == 3 && nstreamed == 3);
+    EXPECT(cut.stopped[0] == 0 && cut.stopped[1] == 0);
+    EXPECT(memcmp(cut.tokens, full.tokens, sizeof(int) * 3) == 0);
+    sampler_result_free(&full); sampler_result_free(&cut);
+    gpt_free(&m);
+}
 
 TEST(sampler_greedy_deterministic_and_stops) {
     gpt_model m;

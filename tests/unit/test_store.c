@@ -425,6 +425,11 @@ TEST(utf8_helpers) {
     char *c = text_utf8_sanitize("a\xFF" "b", 3);
     EXPECT_STREQ(c, "a\xEF\xBF\xBD" "b");
     free(c);
+    /* control bytes a byte-level model may emit become U+FFFD; \n \t stay */
+    c = text_utf8_sanitize("a\x01\n\t\x7F" "b", 6);
+    EXPECT_STREQ(c, "a\xEF\xBF\xBD\n\t\xEF\xBF\xBD" "b");
+    EXPECT(text_utf8_valid(c, strlen(c), 1));
+    free(c);
     char out[64];
     size_t n = 0;
     text_xml_escape(out, sizeof out, &n, "<a href=\"x\">&'</a>");
