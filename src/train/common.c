@@ -261,3 +261,23 @@ void trn_mean_std(const float *x, int n, double *mean, double *std) {
     *mean = mu;
     *std = n ? sqrt(ss / n) : 0;
 }
+
+long long trn_plan_steps(long long n, long long per_step, long long steps_flag, double epochs, long long warmup_flag,
+                         int warm_div, int warm_cap, double lr, double min_lr_frac, optim_schedule *sch) {
+    long long per_epoch = (n + per_step - 1) / per_step;
+    long long steps = steps_flag > 0 ? steps_flag : (long long)ceil(epochs * per_epoch);
+    if (steps < 1) steps = 1;
+    long long warmup = warmup_flag >= 0 ? warmup_flag : (steps / warm_div < warm_cap ? steps / warm_div : warm_cap);
+    sch->lr = (float)lr;
+    sch->warmup = warmup;
+    sch->total = steps;
+    sch->min_frac = (float)min_lr_frac;
+    return steps;
+}
+
+void trn_dp_setup(dist_dp *dp, gpt_model *m, double weight_decay) {
+    optim_group g[GPT_NUM_TENSORS];
+    dist_dp_opts dpo = {0, 0, 0};
+    CHECK_OK(dist_dp_init_gpt(dp, m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
+    CHECK_OK(dist_dp_adamw_init(dp, g, gpt_param_groups(m, g, 0), 0.9f, 0.95f, 1e-8f, (float)weight_decay), "optimizer");
+}

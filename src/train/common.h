@@ -33,6 +33,8 @@
 #include "../model/checkpoint.h"
 #include "../model/gpt.h"
 #include "../tok/tok.h"
+#include "../optim/adamw.h"
+#include "../dist/dp.h"
 
 /* ---- token sequences with a train mask ------------------------------------ */
 
@@ -121,6 +123,17 @@ void trn_sigint_restore(void);
 #define TRN_DIST_TIMEOUT 600.0
 
 /* Mean and (population) standard deviation of x (n), in double. */
+/* The step plan of the preference trainers: `per_step` examples per optimizer
+ * step (all ranks), --steps (0 = --epochs passes over `n` examples, at least
+ * one step), and a warm-up of --warmup steps (-1 = steps/warm_div, at most
+ * warm_cap). Fills `sch` and returns the number of steps. */
+long long trn_plan_steps(long long n, long long per_step, long long steps_flag, double epochs, long long warmup_flag,
+                         int warm_div, int warm_cap, double lr, double min_lr_frac, optim_schedule *sch);
+/* Data parallelism (one process: plain clip + AdamW) and AdamW with the
+ * trainers' betas (0.9, 0.95), eps 1e-8, decay on matmul weights only.
+ * Copies rank 0's weights to every rank. Fails fast. */
+void trn_dp_setup(dist_dp *dp, gpt_model *m, double weight_decay);
+
 void trn_mean_std(const float *x, int n, double *mean, double *std);
 
 #endif

@@ -335,17 +335,11 @@ int dpo_run(const dpo_opts *o_in) {
     int orpo = !strcmp(o->loss, "orpo"), simpo = !strcmp(o->loss, "simpo");
 
     /* --batch is per rank: a micro-batch takes B x world units of one shuffled order */
-    long long gstep = (long long)B * o->accum * world;
-    long long per_epoch = (d.ntr + gstep - 1) / gstep;
-    long long steps = o->steps > 0 ? o->steps : (long long)ceil(o->epochs * per_epoch);
-    if (steps < 1) steps = 1;
-    long long warmup = o->warmup >= 0 ? o->warmup : (steps / 10 < 150 ? steps / 10 : 150);
-    optim_schedule sch = {(float)o->lr, warmup, steps, (float)o->min_lr_frac};
-    optim_group g[GPT_NUM_TENSORS];
+    optim_schedule sch;
+    long long steps = trn_plan_steps(d.ntr, (long long)B * o->accum * world, o->steps, o->epochs, o->warmup, 10, 150,
+                                     o->lr, o->min_lr_frac, &sch);
     dist_dp dp; /* one process: exactly optim_clip_grad_norm + optim_adamw_step */
-    dist_dp_opts dpo = {0, 0, 0};
-    CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
-    CHECK_OK(dist_dp_adamw_init(&dp, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
+    trn_dp_setup(&dp, &m, o->weight_decay);
     rl_metrics met;
     CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, 0), "cannot open the metrics log");
     const char *name = o->kto ? "kto" : "dpo";

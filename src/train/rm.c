@@ -372,17 +372,11 @@ int rm_run(const rm_opts *o_in) {
     load(o, t, T, MB, &d);
     int davidson = d.has_ties && !strcmp(o->ties, "davidson");
     /* --batch is per rank: a step takes batch x world units of one shuffled order */
-    long long gbatch = (long long)o->batch * world;
-    long long per_epoch = (d.ntrain + gbatch - 1) / gbatch;
-    long long steps = o->steps > 0 ? o->steps : (long long)ceil(o->epochs * per_epoch);
-    if (steps < 1) steps = 1;
-    long long warmup = o->warmup >= 0 ? o->warmup : (steps / 20 < 100 ? steps / 20 : 100);
-    optim_schedule sch = {(float)o->lr, warmup, steps, (float)o->min_lr_frac};
-    optim_group g[GPT_NUM_TENSORS];
+    optim_schedule sch;
+    long long steps = trn_plan_steps(d.ntrain, (long long)o->batch * world, o->steps, o->epochs, o->warmup, 20, 100,
+                                     o->lr, o->min_lr_frac, &sch);
     dist_dp dp; /* one process: exactly optim_clip_grad_norm + optim_adamw_step */
-    dist_dp_opts dpo = {0, 0, 0};
-    CHECK_OK(dist_dp_init_gpt(&dp, &m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
-    CHECK_OK(dist_dp_adamw_init(&dp, g, gpt_param_groups(&m, g, 0), 0.9f, 0.95f, 1e-8f, (float)o->weight_decay), "optimizer");
+    trn_dp_setup(&dp, &m, o->weight_decay);
     rl_metrics met;
     CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, 0), "cannot open the metrics log");
     if (!o->quiet)
