@@ -170,5 +170,9 @@ int cmd_bon(int argc, char **argv) {
     o.chat = !raw;
     o.quiet = quiet;
     o.seed = (uint64_t)seed;
-    return bon_run(&o);
+    /* Under mpirun every rank takes every world-th block of prompts; rank 0 prints. */
+    if (dist_init(&argc, &argv) != RL_OK) { fprintf(stderr, "rlhf bon: %s\n", rl_error()); return 1; }
+    int rc2 = bon_run(&o);
+    dist_finalize();
+    return rc2;
 }

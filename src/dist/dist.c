@@ -305,6 +305,19 @@ rl_status dist_gatherv_f32(const float *send, float *recv, const size_t *counts,
     return RL_OK;
 }
 
+rl_status dist_gatherv_bytes(const void *send, void *recv, const size_t *counts, const size_t *displs, int root) {
+#ifdef RL_HAVE_MPI
+    if (ON) {
+        RL_TRY(int_layout(counts, displs));
+        coll_begin("MPI_Gatherv");
+        return mpi_status(MPI_Gatherv(send, g_ic[g_rank], MPI_BYTE, recv, g_ic, g_id, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Gatherv");
+    }
+#endif
+    (void)root;
+    if ((const char *)recv + displs[0] != (const char *)send) memmove((char *)recv + displs[0], send, counts[0]);
+    return RL_OK;
+}
+
 void dist_abort(int code) {
 #ifdef RL_HAVE_MPI
     if (g_mpi_on && g_world > 1) MPI_Abort(MPI_COMM_WORLD, code);

@@ -69,6 +69,8 @@ rl_status dist_allgatherv_f32(float *buf, const size_t *counts, const size_t *di
 /* Rank r's send (counts[r]) lands at recv + displs[r] on `root` (recv is only
  * read on root; may be NULL elsewhere). */
 rl_status dist_gatherv_f32(const float *send, float *recv, const size_t *counts, const size_t *displs, int root);
+/* The same for bytes (variable-length records, e.g. text lines gathered to rank 0). */
+rl_status dist_gatherv_bytes(const void *send, void *recv, const size_t *counts, const size_t *displs, int root);
 
 /* Ends every rank of the job with an error (MPI_Abort), or exit(code) alone. */
 void dist_abort(int code) __attribute__((noreturn));

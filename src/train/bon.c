@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bon.h"
+#include "../dist/dist.h"
 #include "objectives.h"
 #include "ppo.h"
 #include "reward.h"
@@ -57,6 +58,71 @@ static char *text_of(const tok_tokenizer *t, const int *ids, int n) {
     return clean;
 }
 
+/* One answer: the JSONL line on stdout and, with --sft-out, a demo record. */
+static void emit(const bon_opts *o, const char *prompt, const char *text, float best, double mean, fb_set *sft, int *n_empty) {
+    int n = o->n;
+    int need = rl_json_escape(NULL, 0, text) + 1, needp = rl_json_escape(NULL, 0, prompt) + 1;
+    char *esc = malloc((size_t)need), *escp = malloc((size_t)needp);
+    CHECK(esc && escp, "out of memory");
+    rl_json_escape(esc, need, text);
+    rl_json_escape(escp, needp, prompt);
+    printf("{\"prompt\":%s,\"response\":%s,\"reward\":%.6g,\"mean_reward\":%.6g,\"n\":%d}\n", escp, esc, best, mean, n);
+    free(esc); free(escp);
+    if (o->sft_out && !text[0]) (*n_empty)++;
+    if (o->sft_out && text[0]) {
+        fb_record rec = fb_record_init(FB_DEMO);
+        chat_turn turn = {CHAT_ROLE_USER, prompt};
+        const char *resp[1] = {text};
+        char rv[32], nv[16];
+        snprintf(rv, sizeof rv, "%.6g", best);
+        snprintf(nv, sizeof nv, "%d", n);
+        fb_kv meta[2] = {{"bon.reward", rv}, {"bon.n", nv}};
+        rec.source = "bon";
+        rec.annotator = "rlhf-bon";
+        rec.prompt = &turn;
+        rec.n_prompt = 1;
+        rec.responses = resp;
+        rec.n_responses = 1;
+        rec.meta = meta;
+        rec.n_meta = 2;
+        CHECK_OK(fb_set_add(sft, &rec), "adding a prompt to the SFT set");
+    }
+}
+
+/* A rank's answers under MPI, serialised for the gather to rank 0:
+ * per prompt the text (NUL-terminated), then the best reward (float) and the
+ * mean reward (double), raw. */
+typedef struct { char *data; size_t len, cap; } bon_buf;
+
+static void bon_put(bon_buf *b, const char *text, float best, double mean) {
+    size_t tl = strlen(text) + 1, need = b->len + tl + sizeof best + sizeof mean;
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < need) cap *= 2;
+        char *d = realloc(b->data, cap);
+        CHECK(d, "out of memory");
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, text, tl);
+    memcpy(b->data + b->len + tl, &best, sizeof best);
+    memcpy(b->data + b->len + tl + sizeof best, &mean, sizeof mean);
+    b->len = need;
+}
+
+/* Next record of a gathered buffer; 0 when it is exhausted or malformed. */
+static int bon_get(const char *buf, size_t len, size_t *at, const char **text, float *best, double *mean) {
+    const char *p = buf + *at;
+    size_t left = len - *at;
+    const char *nul = memchr(p, 0, left);
+    if (!nul || (size_t)(nul - p) + 1 + sizeof *best + sizeof *mean > left) return 0;
+    *text = p;
+    memcpy(best, nul + 1, sizeof *best);
+    memcpy(mean, nul + 1 + sizeof *best, sizeof *mean);
+    *at += (size_t)(nul - p) + 1 + sizeof *best + sizeof *mean;
+    return 1;
+}
+
 int bon_run(const bon_opts *o) {
     tok_tokenizer *tok = NULL;
     CHECK_OK(tok_load(&tok, o->tokenizer_path), "loading the tokenizer %s", o->tokenizer_path);
@@ -94,10 +160,15 @@ int bon_run(const bon_opts *o) {
     CHECK(rp && rl && score && items, "out of memory");
     fb_set sft;
     fb_set_init(&sft);
-    double sum_all = 0, sum_best = 0, t0 = rl_now();
-    long long ntok = 0;
+    /* Data parallelism: prompt block k (PB prompts from p0 = k*PB) goes to rank
+     * k % world. A block's seed depends only on p0, so every answer is the one
+     * a single process would give; rank 0 prints them in prompt order. */
+    int rank = dist_rank(), world = dist_world();
+    double t0 = rl_now();
+    bon_buf mine = {0}; /* world > 1: this rank's per-prompt records (bon_put) */
+    double sums[3] = {0, 0, 0}; /* mean reward (all samples), best reward, tokens */
     int n_empty = 0;
-    for (int p0 = 0; p0 < pr.n; p0 += PB) {
+    for (int p0 = rank * PB; p0 < pr.n; p0 += PB * world) {
         int np = pr.n - p0 < PB ? pr.n - p0 : PB, rows = np * n;
         for (int r = 0; r < rows; r++) { rp[r] = pr.ids[p0 + r / n]; rl[r] = pr.len[p0 + r / n]; }
         so.seed = o->seed + (uint64_t)p0 * 1000003u; /* a prompt's samples do not depend on --batch only through p0 */
@@ -105,7 +176,7 @@ int bon_run(const bon_opts *o) {
         const sampler_result *res = &ws.res;
         for (int r = 0; r < rows; r++) {
             items[r] = (reward_item){rp[r], rl[r], res->tokens + (size_t)r * res->cap, res->len[r]};
-            ntok += res->len[r];
+            sums[2] += res->len[r];
         }
         CHECK_OK(reward_score(rw, items, rows, score, NULL), "scoring");
         for (int p = 0; p < np; p++) {
@@ -114,46 +185,56 @@ int bon_run(const bon_opts *o) {
             double mean = 0;
             for (int i = 0; i < n; i++) mean += s[i];
             mean /= n;
-            sum_all += mean;
-            sum_best += s[b];
+            sums[0] += mean;
+            sums[1] += s[b];
             char *text = text_of(tok, res->tokens + (size_t)r * res->cap, res->len[r]);
-            int need = rl_json_escape(NULL, 0, text) + 1, needp = rl_json_escape(NULL, 0, pr.text[p0 + p]) + 1;
-            char *esc = malloc((size_t)need), *escp = malloc((size_t)needp);
-            CHECK(esc && escp, "out of memory");
-            rl_json_escape(esc, need, text);
-            rl_json_escape(escp, needp, pr.text[p0 + p]);
-            printf("{\"prompt\":%s,\"response\":%s,\"reward\":%.6g,\"mean_reward\":%.6g,\"n\":%d}\n", escp, esc, s[b], mean, n);
-            free(esc); free(escp);
-            if (o->sft_out && !text[0]) n_empty++;
-            if (o->sft_out && text[0]) {
-                fb_record rec = fb_record_init(FB_DEMO);
-                chat_turn turn = {CHAT_ROLE_USER, pr.text[p0 + p]};
-                const char *resp[1] = {text};
-                char rv[32], nv[16];
-                snprintf(rv, sizeof rv, "%.6g", s[b]);
-                snprintf(nv, sizeof nv, "%d", n);
-                fb_kv meta[2] = {{"bon.reward", rv}, {"bon.n", nv}};
-                rec.source = "bon";
-                rec.annotator = "rlhf-bon";
-                rec.prompt = &turn;
-                rec.n_prompt = 1;
-                rec.responses = resp;
-                rec.n_responses = 1;
-                rec.meta = meta;
-                rec.n_meta = 2;
-                CHECK_OK(fb_set_add(&sft, &rec), "adding prompt %d to the SFT set", p0 + p);
-            }
+            if (world == 1) emit(o, pr.text[p0 + p], text, s[b], mean, &sft, &n_empty);
+            else bon_put(&mine, text, s[b], mean);
             free(text);
         }
     }
+    if (world > 1) {
+        /* Rank 0 gathers every rank's records and emits them block by block in
+         * prompt order; ranks processed their blocks in increasing order. */
+        uint64_t *sizes = malloc(sizeof(uint64_t) * (size_t)world);
+        size_t *counts = malloc(sizeof(size_t) * (size_t)world), *displs = malloc(sizeof(size_t) * (size_t)world);
+        CHECK(sizes && counts && displs, "out of memory");
+        CHECK_OK(dist_allgather_u64(mine.len, sizes), "gathering the answer sizes");
+        size_t total = 0;
+        for (int r = 0; r < world; r++) { counts[r] = sizes[r]; displs[r] = total; total += sizes[r]; }
+        char *all = rank == 0 ? malloc(total ? total : 1) : NULL;
+        CHECK(rank != 0 || all, "out of memory");
+        CHECK_OK(dist_gatherv_bytes(mine.data, all, counts, displs, 0), "gathering the answers");
+        if (rank == 0) {
+            size_t *at = calloc((size_t)world, sizeof(size_t));
+            CHECK(at, "out of memory");
+            for (int k = 0, p0 = 0; p0 < pr.n; k++, p0 += PB) {
+                int src = k % world, np = pr.n - p0 < PB ? pr.n - p0 : PB;
+                for (int p = 0; p < np; p++) {
+                    const char *text;
+                    float best;
+                    double mean;
+                    CHECK(bon_get(all + displs[src], counts[src], &at[src], &text, &best, &mean),
+                          "rank %d sent fewer answers than prompts it was given", src);
+                    emit(o, pr.text[p0 + p], text, best, mean, &sft, &n_empty);
+                }
+            }
+            free(at);
+        }
+        free(all); free(sizes); free(counts); free(displs);
+        CHECK_OK(dist_allreduce_sum_f64(sums, 3), "summing the rewards");
+    }
+    free(mine.data);
+    double sum_all = sums[0], sum_best = sums[1];
+    long long ntok = (long long)sums[2];
     fflush(stdout);
     double dt = rl_now() - t0;
-    if (n_empty) rl_warn("%d prompts whose best answer is empty were left out of the SFT set\nan empty demonstration teaches nothing", n_empty);
-    if (o->sft_out) CHECK_OK(fb_export_jsonl(&sft, o->sft_out), "writing %s", o->sft_out);
-    if (!o->quiet) {
+    if (n_empty && rank == 0) rl_warn("%d prompts whose best answer is empty were left out of the SFT set\nan empty demonstration teaches nothing", n_empty);
+    if (o->sft_out && rank == 0) CHECK_OK(fb_export_jsonl(&sft, o->sft_out), "writing %s", o->sft_out);
+    if (!o->quiet && rank == 0) {
         rl_info("best-of-%d over %d prompts: mean reward %.4f (all samples) -> %.4f (best); analytic KL log n - (n-1)/n = %.4f nats",
                 n, pr.n, sum_all / pr.n, sum_best / pr.n, obj_bon_kl(n));
-        rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d rows)%s%s", ntok, dt, ntok / (dt > 0 ? dt : 1e-9), R,
+        rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d rows x %d ranks)%s%s", ntok, dt, ntok / (dt > 0 ? dt : 1e-9), R, world,
                 o->sft_out ? "; SFT set: " : "", o->sft_out ? o->sft_out : "");
     }
     fb_set_free(&sft);
