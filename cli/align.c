@@ -131,3 +131,75 @@ done:
     align_table_free(&t);
     return ret;
 }
+
+/* ---- rlhf align reliability ------------------------------------------------- */
+#include <math.h>
+#include "../src/align/reliability.h"
+#include "../src/train/common.h"
+
+int cmd_align_reliability(int argc, char **argv) {
+    static const char *records, *db, *format, *out, *how;
+    static int min_labels, max_iter, skip_bad, top;
+    static double smoothing;
+    static rl_flag flags[] = {
+        {"records", RL_FLAG_STRING, &records, "", 0, 0, NULL, "feedback file with pairs/rankings (any import format)"},
+        {"db", RL_FLAG_STRING, &db, "", 0, 0, NULL, "feedback database from 'rlhf serve' (instead of --records)"},
+        {"format", RL_FLAG_ENUM, &format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
+        {"skip-bad", RL_FLAG_BOOL, &skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
+        {"weight", RL_FLAG_ENUM, &how, "accuracy", 0, 0, "accuracy|logodds",
+         "reliability -> weight: accuracy (w = r) or logodds (w = log(r/(1-r)), r clamped to [0.5, 0.99]); mean 1"},
+        {"min-labels", RL_FLAG_INT, &min_labels, "1", 1, 1000000000, NULL, "annotators with fewer strict comparisons keep weight 1 (not estimated)"},
+        {"max-iter", RL_FLAG_INT, &max_iter, "100", 1, 1000000, NULL, "Dawid-Skene EM iterations at most"},
+        {"smoothing", RL_FLAG_FLOAT, &smoothing, "0.01", 0, 1e6, NULL, "Dirichlet pseudo-count on every confusion cell"},
+        {"top", RL_FLAG_INT, &top, "20", 0, 1000000, NULL, "annotators listed (lowest reliability first; 0 = none)"},
+        {"out", RL_FLAG_STRING, &out, "", 0, 0, NULL, "write id,weight CSV here (atomically): 'rlhf rm|dpo|kto --annotator-weights'"},
+    };
+    int rc = rl_flags_parse("align reliability",
+                            "Annotator reliability by Dawid-Skene EM on pairwise choices (each comparison judged by several annotators is one item); "
+                            "writes per-annotator weights for the trainers' --annotator-weights.",
+                            flags, RL_NFLAGS(flags), argc, argv);
+    if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
+    if (!records[0] == !db[0]) {
+        fprintf(stderr, "rlhf align reliability: give --records FILE or --db feedback.db (one of them); see 'rlhf align reliability --help'\n");
+        return 2;
+    }
+    fb_set s;
+    fb_set_init(&s);
+    trn_load_records(&s, db[0] ? db : records, db[0] ? "db" : format, skip_bad, 1);
+    align_ds_opts ds = align_ds_defaults();
+    ds.max_iter = max_iter;
+    ds.smoothing = smoothing;
+    align_reliability r;
+    if (align_pair_reliability(&s, &ds, (align_relw)align_relw_parse(how), min_labels, &r) != RL_OK) {
+        fprintf(stderr, "rlhf align reliability: %s\n", rl_error());
+        fb_set_free(&s);
+        return 1;
+    }
+    printf("Dawid-Skene on %d strict comparisons of %d items (%d judged more than once) by %d annotators; "
+           "%d iterations%s; DS labels agree with the majority vote on %.1f%% of items\n",
+           r.n_obs, r.n_items, r.n_multi, r.n_annot, r.iterations, r.converged ? ", converged" : ", NOT converged",
+           100 * r.agree_majority);
+    if (r.n_multi == 0)
+        rl_warn("no comparison was judged twice: Dawid-Skene has no agreement to learn from and every estimate is the prior");
+    if (top > 0) {
+        int *ord = rl_xmalloc((size_t)r.n_annot * sizeof *ord), n = 0;
+        for (int a = 0; a < r.n_annot; a++) if (!isnan(r.reliability[a])) ord[n++] = a;
+        for (int i = 1; i < n; i++) /* insertion sort by reliability, lowest first */
+            for (int j = i; j > 0 && r.reliability[ord[j]] < r.reliability[ord[j - 1]]; j--) { int t = ord[j]; ord[j] = ord[j - 1]; ord[j - 1] = t; }
+        printf("%-24s %11s %11s %8s\n", "annotator", "comparisons", "reliability", "weight");
+        for (int i = 0; i < n && i < top; i++)
+            printf("%-24s %11d %11.3f %8.3f\n", r.annot[ord[i]], r.n_labels[ord[i]], r.reliability[ord[i]], r.weight[ord[i]]);
+        if (n > top) printf("... %d more\n", n - top);
+        if (r.n_annot > r.n_estimated)
+            printf("%d annotators with fewer than %d comparisons keep weight 1\n", r.n_annot - r.n_estimated, min_labels);
+        free(ord);
+    }
+    int ret = 0;
+    if (out[0]) {
+        if (align_id_weights_write(out, r.n_annot, r.annot, r.weight) != RL_OK) { fprintf(stderr, "rlhf align reliability: %s\n", rl_error()); ret = 1; }
+        else rl_info("wrote %d weights to %s", r.n_annot, out);
+    }
+    align_reliability_free(&r);
+    fb_set_free(&s);
+    return ret;
+}

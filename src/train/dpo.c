@@ -50,6 +50,7 @@ static void load(const dpo_opts *o, const tok_tokenizer *t, int max_len, pref_da
     fb_set set;
     fb_set_init(&set);
     trn_load_records(&set, o->records, o->format, o->skip_bad, o->quiet);
+    trn_apply_annotator_weights(&set, o->annotator_weights, o->missing_weight, o->quiet);
     fb_pair *pairs = NULL;
     int64_t npairs = 0;
     CHECK_OK(fb_to_pairs(&set, &pairs, &npairs), "expanding pairs");

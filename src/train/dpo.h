@@ -46,6 +46,8 @@ typedef struct {
     const char *tokenizer;
     const char *records, *format;
     int skip_bad;
+    const char *annotator_weights; /* id,weight CSV: record weight x its annotator's (NULL: none) */
+    double missing_weight;     /* weight of annotators missing from that file (< 0: error) */
     const char *loss;          /* dpo: dpo | cdpo | rdpo | ipo | orpo | simpo */
     double beta, label_smoothing, simpo_gamma;
     int ipo_per_token;

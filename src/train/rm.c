@@ -70,6 +70,7 @@ static void load(const rm_opts *o, const tok_tokenizer *t, int max_len, int max_
     fb_set set;
     fb_set_init(&set);
     trn_load_records(&set, o->records, o->format, o->skip_bad, o->quiet);
+    trn_apply_annotator_weights(&set, o->annotator_weights, o->missing_weight, o->quiet);
     int skip_ties = !strcmp(o->ties, "skip");
     d->train = rl_xmalloc(sizeof(int) * (size_t)(set.n + 1));
     d->val = rl_xmalloc(sizeof(int) * (size_t)(set.n + 1));
