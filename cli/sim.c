@@ -165,13 +165,16 @@ int cmd_sim_feedback(int argc, char **argv) {
 }
 
 int cmd_sim_eval(int argc, char **argv) {
-    static const char *world, *responses, *out;
+    static const char *world, *responses, *out, *reference;
     rl_flag flags[] = {
         {"world", RL_FLAG_STRING, &world, NULL, 0, 0, NULL, "world directory from 'rlhf sim world'"},
         {"responses", RL_FLAG_STRING, &responses, NULL, 0, 0, NULL, "JSONL of {\"prompt\",\"response\"} to grade"},
+        {"reference", RL_FLAG_STRING, &reference, "", 0, 0, NULL,
+         "a reference policy's answers to the same prompts, same order (e.g. the SFT model's): adds per-group win rates and gaps"},
         {"out", RL_FLAG_STRING, &out, "", 0, 0, NULL, "also write the summary JSON here"},
     };
-    const char *summary = "Grade responses with the gold evaluator: accuracy (all and held-out), per-group satisfaction, sycophancy. "
+    const char *summary = "Grade responses with the gold evaluator: accuracy (all and held-out), per-group satisfaction, sycophancy; "
+                          "with --reference, per-group win rates against a reference policy and the best-worst gaps. "
                           "Prints one JSON object on stdout.";
     int rc = rl_flags_parse("sim eval", summary, flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
@@ -179,8 +182,12 @@ int cmd_sim_eval(int argc, char **argv) {
     sim_pop_config pc;
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf sim eval: %s\n", rl_error()); return 1; }
     sim_eval_summary s;
-    if (sim_eval_file(responses, &w, &pc, &s)) { fprintf(stderr, "rlhf sim eval: %s\n", rl_error()); return 1; }
-    char *json = sim_eval_summary_json(&s, &pc);
+    sim_ref_outcome ro;
+    if (reference[0] ? sim_eval_against(responses, reference, &w, &pc, &s, &ro) : sim_eval_file(responses, &w, &pc, &s)) {
+        fprintf(stderr, "rlhf sim eval: %s\n", rl_error());
+        return 1;
+    }
+    char *json = sim_eval_json(&s, &pc, reference[0] ? &ro : NULL);
     if (!json) { fprintf(stderr, "rlhf sim eval: out of memory\n"); return 1; }
     printf("%s\n", json);
     int ret = 0;
@@ -201,5 +208,11 @@ int cmd_sim_eval(int argc, char **argv) {
             s.heldout_accuracy, s.n_heldout, s.sycophancy, s.n_wrong_suggestion, s.parse_rate);
     for (int g = 0; g < pc.ngroups; g++) rl_info("  satisfaction %-10s %.3f", pc.groups[g].name, s.satisfaction[g]);
     rl_info("  population-weighted %.3f, pool-weighted %.3f, worst group %.3f", s.pop_satisfaction, s.pool_satisfaction, s.min_satisfaction);
+    if (reference[0]) {
+        for (int g = 0; g < pc.ngroups; g++)
+            rl_info("  vs reference %-10s satisfaction %.3f (reference %.3f), win rate %.3f", pc.groups[g].name, s.satisfaction[g],
+                    ro.satisfaction_ref[g], ro.win[g]);
+        rl_info("  gap best - worst group: satisfaction %.3f, win rate %.3f", ro.gap_satisfaction, ro.gap_win);
+    }
     return ret;
 }

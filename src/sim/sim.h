@@ -312,4 +312,28 @@ rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_conf
 /* The summary as one JSON object (malloc'd string, caller frees), or NULL. */
 char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc);
 
+/* Per-group outcomes against a reference policy's answers to the same
+ * prompts (issue 7 item 6): line i of the responses is compared with line i
+ * of the reference's by each group's gold satisfaction (align_group_outcomes:
+ * a win counts 1, a tie 1/2). */
+typedef struct {
+    long n;
+    int ngroups;
+    double satisfaction_ref[SIM_MAX_GROUPS]; /* the reference's mean satisfaction per group */
+    double win[SIM_MAX_GROUPS];              /* win rate of the responses against the reference, per group */
+    double gap_satisfaction;                 /* best - worst group's satisfaction (of the responses) */
+    double gap_win;                          /* best - worst group's win rate */
+    int worst_win;                           /* group with the lowest win rate */
+} sim_ref_outcome;
+
+/* sim_eval_file on `path` plus the outcomes against `ref_path`. RL_EINVAL when
+ * the files differ in length or in the prompt of a line; file errors as
+ * sim_eval_file. */
+rl_status sim_eval_against(const char *path, const char *ref_path, const sim_world *w, const sim_pop_config *pc,
+                           sim_eval_summary *s, sim_ref_outcome *ro);
+/* sim_eval_summary_json, plus (ro not NULL) a "vs_reference" object:
+ * {"satisfaction_ref":{group:..},"win_rate":{group:..},"gap_satisfaction","gap_win","worst_win"}.
+ * Without ro the text is exactly sim_eval_summary_json's. */
+char *sim_eval_json(const sim_eval_summary *s, const sim_pop_config *pc, const sim_ref_outcome *ro);
+
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include "sim.h"
 #include "../base/binfile.h"
+#include "../align/aggregate.h"
 
 #define SIM_CONFIG_VERSION 1
 
@@ -542,14 +543,17 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
 
 /* ---- evaluation ------------------------------------------------------------------ */
 
-rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_summary *out) {
+/* Grades every line of a responses file into t; with sat/prompts (may be
+ * NULL) also keeps each line's satisfaction per group (n, ngroups) and prompt. */
+static rl_status grade_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_totals *t,
+                            float **sat, char ***prompts, long *nlines) {
     FILE *f = fopen(path, "r");
     if (!f) return rl_fail(RL_ENOTFOUND, "cannot open %s: %s", path, strerror(errno));
-    sim_eval_totals t;
-    memset(&t, 0, sizeof t);
+    memset(t, 0, sizeof *t);
     char *line = NULL;
     size_t cap = 0;
-    long lineno = 0;
+    long lineno = 0, n = 0, ncap = 0;
+    int G = pc->ngroups;
     rl_status s = RL_OK;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
@@ -572,20 +576,89 @@ rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_conf
         if (!s) {
             sim_grade g;
             sim_grade_response(pc, &it, resp, &g);
-            sim_eval_add(&t, w, &it, &g);
+            sim_eval_add(t, w, &it, &g);
+            if (sat) {
+                if (n == ncap) {
+                    ncap = ncap ? 2 * ncap : 1024;
+                    float *ns = realloc(*sat, sizeof(float) * (size_t)ncap * G);
+                    char **np = realloc(*prompts, sizeof(char *) * (size_t)ncap);
+                    if (ns) *sat = ns;
+                    if (np) *prompts = np;
+                    if (!ns || !np) s = rl_fail(RL_ENOMEM, "out of memory reading %s", path);
+                }
+                if (!s) {
+                    for (int k = 0; k < G; k++) (*sat)[(size_t)n * G + k] = (float)g.satisfaction[k];
+                    (*prompts)[n] = strdup(prompt);
+                    if (!(*prompts)[n]) s = rl_fail(RL_ENOMEM, "out of memory reading %s", path);
+                    else n++;
+                }
+            }
         }
         json_decref(o);
         if (s) break;
     }
     free(line);
     fclose(f);
-    if (s) return s;
-    if (t.n == 0) return rl_fail(RL_EFORMAT, "%s has no responses", path);
+    if (nlines) *nlines = n;
+    if (!s && t->n == 0) s = rl_fail(RL_EFORMAT, "%s has no responses", path);
+    return s;
+}
+
+rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_summary *out) {
+    sim_eval_totals t;
+    RL_TRY(grade_file(path, w, pc, &t, NULL, NULL, NULL));
     sim_eval_summarize(&t, pc, out);
     return RL_OK;
 }
 
-char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc) {
+static void free_lines(char **p, long n) {
+    for (long i = 0; p && i < n; i++) free(p[i]);
+    free(p);
+}
+
+rl_status sim_eval_against(const char *path, const char *ref_path, const sim_world *w, const sim_pop_config *pc,
+                           sim_eval_summary *out, sim_ref_outcome *ro) {
+    sim_eval_totals t, tr;
+    float *sat = NULL, *sat_ref = NULL;
+    char **pr = NULL, **prr = NULL;
+    long n = 0, nr = 0;
+    rl_status s = grade_file(path, w, pc, &t, &sat, &pr, &n);
+    if (!s) s = grade_file(ref_path, w, pc, &tr, &sat_ref, &prr, &nr);
+    if (!s && n != nr)
+        s = rl_fail(RL_EINVAL, "%s has %ld responses and the reference %s %ld; the reference must answer the same prompts in the same order",
+                    path, n, ref_path, nr);
+    for (long i = 0; !s && i < n; i++)
+        if (strcmp(pr[i], prr[i]))
+            s = rl_fail(RL_EINVAL, "response %ld answers \"%.60s\" but the reference's answers \"%.60s\"; "
+                        "the reference must answer the same prompts in the same order", i + 1, pr[i], prr[i]);
+    if (!s) {
+        memset(ro, 0, sizeof *ro);
+        ro->n = n;
+        ro->ngroups = pc->ngroups;
+        double mean[SIM_MAX_GROUPS], win[SIM_MAX_GROUPS];
+        align_outcome_summary sum;
+        s = align_group_outcomes((int)n, pc->ngroups, sat, sat_ref, mean, win, &sum);
+        if (!s) {
+            /* the reference's means from its double totals (sat holds floats) */
+            sim_eval_summary sr;
+            sim_eval_summarize(&tr, pc, &sr);
+            for (int g = 0; g < pc->ngroups; g++) { ro->satisfaction_ref[g] = sr.satisfaction[g]; ro->win[g] = win[g]; }
+            sim_eval_summarize(&t, pc, out);
+            double hi = -INFINITY, lo = INFINITY; /* from the double totals, as the satisfaction reported */
+            for (int g = 0; g < pc->ngroups; g++) { hi = fmax(hi, out->satisfaction[g]); lo = fmin(lo, out->satisfaction[g]); }
+            ro->gap_satisfaction = hi - lo;
+            ro->gap_win = sum.gap_win;
+            ro->worst_win = sum.worst_win;
+        }
+    }
+    free(sat); free(sat_ref);
+    free_lines(pr, n); free_lines(prr, nr);
+    return s;
+}
+
+char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc) { return sim_eval_json(s, pc, NULL); }
+
+char *sim_eval_json(const sim_eval_summary *s, const sim_pop_config *pc, const sim_ref_outcome *ro) {
     json_t *o = json_object();
     json_object_set_new(o, "n", json_integer(s->n));
     json_object_set_new(o, "accuracy", num_or_null(s->accuracy));
@@ -604,6 +677,19 @@ char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc)
     json_object_set_new(o, "pool_satisfaction", num_or_null(s->pool_satisfaction));
     json_object_set_new(o, "min_satisfaction", num_or_null(s->min_satisfaction));
     json_object_set_new(o, "mean_length", num_or_null(s->mean_length));
+    if (ro) {
+        json_t *v = json_object(), *sr = json_object(), *wr = json_object();
+        for (int g = 0; g < ro->ngroups; g++) {
+            json_object_set_new(sr, pc->groups[g].name, num_or_null(ro->satisfaction_ref[g]));
+            json_object_set_new(wr, pc->groups[g].name, num_or_null(ro->win[g]));
+        }
+        json_object_set_new(v, "satisfaction_ref", sr);
+        json_object_set_new(v, "win_rate", wr);
+        json_object_set_new(v, "gap_satisfaction", num_or_null(ro->gap_satisfaction));
+        json_object_set_new(v, "gap_win", num_or_null(ro->gap_win));
+        json_object_set_new(v, "worst_win", ro->worst_win >= 0 ? json_string(pc->groups[ro->worst_win].name) : json_null());
+        json_object_set_new(o, "vs_reference", v);
+    }
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     return text;
