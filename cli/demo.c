@@ -115,15 +115,18 @@ static char *fmt(const char *f, ...) {
     return b;
 }
 
-/* Greedy answers of `model` to the held-out prompts, graded by the gold evaluator. */
+/* Greedy answers of `model` to the held-out prompts, graded by the gold evaluator,
+ * and per group against the SFT model's answers (answers_sft.jsonl, written first). */
 static int evaluate(const char *model, const char *tokp, const char *world, const char *tag, int n_eval, int max_new,
-                    const sim_world *w, const sim_pop_config *pc, sim_eval_summary *sum) {
+                    const sim_world *w, const sim_pop_config *pc, sim_eval_summary *sum, sim_ref_outcome *vs_sft) {
     demo_gen_opts go = {model, tokp, 1, 0.0f, max_new, n_eval, 64, 1};
     char heldout[4096], outp[4096];
     snprintf(heldout, sizeof heldout, "%s/heldout.jsonl", world);
     snprintf(outp, sizeof outp, "%s/answers_%s.jsonl", outdir, tag);
     double t0 = rl_now();
-    if (demo_generate(&go, heldout, outp, NULL) || sim_eval_file(outp, w, pc, sum)) {
+    char refp[4096];
+    snprintf(refp, sizeof refp, "%s/answers_sft.jsonl", outdir);
+    if (demo_generate(&go, heldout, outp, NULL) || sim_eval_against(outp, refp, w, pc, sum, vs_sft)) {
         fprintf(stderr, "rlhf demo: evaluating %s: %s\n", model, rl_error());
         return 1;
     }
@@ -222,7 +225,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(base->method, sizeof base->method, "sft");
     snprintf(base->tag, sizeof base->tag, "sft");
     snprintf(base->log, sizeof base->log, "%s", have_command("sft") ? path_in("logs/sft.jsonl") : path_in("logs/pretrain.jsonl"));
-    if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval)) return 1;
+    if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval, &base->vs_sft)) return 1;
     base->ran = 1;
     base->kl = 0;
     base->proxy = NAN;
@@ -284,7 +287,7 @@ int cmd_demo(int argc, char **argv) {
             r->log[0] = 0;
             continue;
         }
-        if (evaluate(o, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        if (evaluate(o, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval, &r->vs_sft)) return 1;
         r->ran = 1;
         r->kl = demo_log_last(r->log, "kl");
         r->proxy = demo_log_last(r->log, "reward_mean");
@@ -304,7 +307,7 @@ int cmd_demo(int argc, char **argv) {
             r->log[0] = 0;
             continue;
         }
-        if (evaluate(o, tokp, world, prefs[i].name, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        if (evaluate(o, tokp, world, prefs[i].name, n_heldout, max_new, &w, &pc, &r->eval, &r->vs_sft)) return 1;
         r->ran = 1;
         r->kl = demo_log_last(r->log, "val_kl_sampled");
         r->proxy = NAN;
@@ -324,7 +327,7 @@ int cmd_demo(int argc, char **argv) {
         int first = 1;
         for (int i = 0; i < nrows; i++) {
             if (!rows[i].ran) continue;
-            char *ev = sim_eval_summary_json(&rows[i].eval, &pc);
+            char *ev = sim_eval_json(&rows[i].eval, &pc, &rows[i].vs_sft); /* = rlhf sim eval --reference answers_sft.jsonl */
             fprintf(sj, "%s{\"method\":\"%s\",\"answers\":\"answers_%s.jsonl\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,\"eval\":%s}", first ? "" : ",", rows[i].method, rows[i].tag,
                     isnan(rows[i].kl) ? -1.0 : rows[i].kl, isnan(rows[i].proxy) ? 0.0 : rows[i].proxy, rows[i].warnings, ev ? ev : "null");
             free(ev);
