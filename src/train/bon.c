@@ -166,7 +166,11 @@ int bon_run(const bon_opts *o) {
     int rank = dist_rank(), world = dist_world();
     double t0 = rl_now();
     bon_buf mine = {0}; /* world > 1: this rank's per-prompt records (bon_put) */
-    double sums[3] = {0, 0, 0}; /* mean reward (all samples), best reward, tokens */
+    /* mean reward (all samples), best reward, tokens; then per group (groups: rewards,
+     * G > 1): the mean over all samples and the chosen answer's, summed over prompts */
+    int G = reward_num_groups(rw), nsum = 3 + (G > 1 ? 2 * G : 0);
+    double *sums = calloc((size_t)nsum, sizeof(double));
+    CHECK(sums, "out of memory");
     int n_empty = 0;
     for (int p0 = rank * PB; p0 < pr.n; p0 += PB * world) {
         int np = pr.n - p0 < PB ? pr.n - p0 : PB, rows = np * n;
@@ -179,9 +183,14 @@ int bon_run(const bon_opts *o) {
             sums[2] += res->len[r];
         }
         CHECK_OK(reward_score(rw, items, rows, score, NULL), "scoring");
+        const float *gs = G > 1 ? reward_group_scores(rw, NULL) : NULL;
         for (int p = 0; p < np; p++) {
             const float *s = score + (size_t)p * n;
             int b = bon_argmax(s, n), r = p * n + b;
+            for (int g = 0; gs && g < G; g++) {
+                for (int i = 0; i < n; i++) sums[3 + g] += gs[(size_t)(p * n + i) * G + g] / n;
+                sums[3 + G + g] += gs[(size_t)r * G + g];
+            }
             double mean = 0;
             for (int i = 0; i < n; i++) mean += s[i];
             mean /= n;
@@ -222,7 +231,7 @@ int bon_run(const bon_opts *o) {
             free(at);
         }
         free(all); free(sizes); free(counts); free(displs);
-        CHECK_OK(dist_allreduce_sum_f64(sums, 3), "summing the rewards");
+        CHECK_OK(dist_allreduce_sum_f64(sums, nsum), "summing the rewards");
     }
     free(mine.data);
     double sum_all = sums[0], sum_best = sums[1];
@@ -234,10 +243,14 @@ int bon_run(const bon_opts *o) {
     if (!o->quiet && rank == 0) {
         rl_info("best-of-%d over %d prompts: mean reward %.4f (all samples) -> %.4f (best); analytic KL log n - (n-1)/n = %.4f nats",
                 n, pr.n, sum_all / pr.n, sum_best / pr.n, obj_bon_kl(n));
+        for (int g = 0; G > 1 && g < G; g++)
+            rl_info("  group %d: mean reward %.4f (all samples) -> %.4f (best by the aggregate)", g, sums[3 + g] / pr.n,
+                    sums[3 + G + g] / pr.n);
         rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d rows x %d ranks)%s%s", ntok, dt, ntok / (dt > 0 ? dt : 1e-9), R, world,
                 o->sft_out ? "; SFT set: " : "", o->sft_out ? o->sft_out : "");
     }
     fb_set_free(&sft);
+    free(sums);
     free(rp); free(rl); free(score); free(items);
     sampler_ws_free(&ws);
     reward_close(rw);

@@ -90,6 +90,7 @@ typedef struct {
 void ppo_config_default(ppo_config *c, ppo_algo algo);
 const char *ppo_algo_name(ppo_algo a);
 
+#define PPO_MAX_LOG_GROUPS 16
 /* Metrics of one iteration. */
 typedef struct {
     long long step;
@@ -106,6 +107,8 @@ typedef struct {
     double first_ratio_dev;          /* max |ρ - 1| in the very first minibatch (0: exact) */
     double t_gen, t_score, t_train;  /* seconds */
     long long gen_tokens;
+    int ngroups;                     /* groups: rewards: G (> 1), else 0 */
+    double reward_group[PPO_MAX_LOG_GROUPS]; /* mean reward of each group (first PPO_MAX_LOG_GROUPS), all ranks */
 } ppo_stats;
 
 typedef struct {

@@ -269,6 +269,7 @@ int ppo_run(const ppo_run_opts *o_in) {
         rl_metrics_i(&met, "step", t.step);
         rl_metrics_f(&met, "reward_mean", st.reward_mean);
         rl_metrics_f(&met, "reward_std", st.reward_std);
+        for (int g = 0; g < st.ngroups; g++) { char k[32]; snprintf(k, sizeof k, "reward_group_%d", g); rl_metrics_f(&met, k, st.reward_group[g]); }
         rl_metrics_f(&met, "kl", st.kl);
         rl_metrics_f(&met, "kl_k1", st.kl_k1);
         rl_metrics_f(&met, "kl_k3", st.kl_k3);

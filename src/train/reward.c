@@ -42,12 +42,18 @@ struct reward_fn {
     /* groups */
     int G;
     reward_fn **sub;
-    float *gbuf;    /* (max_n, G) */
+    float *gbuf;    /* (max_n, G) the last call's group rewards */
+    int last_n;     /* rows in gbuf from the last successful reward_score */
     align_rule agg_rule;
     double alpha;
 };
 
 int reward_num_groups(const reward_fn *r) { return r->kind == R_GROUPS ? r->G : 1; }
+
+const float *reward_group_scores(const reward_fn *r, int *n) {
+    if (n) *n = r->kind == R_GROUPS ? r->last_n : 0;
+    return r->kind == R_GROUPS && r->last_n > 0 ? r->gbuf : NULL;
+}
 const char *reward_describe(const reward_fn *r) { return r->desc; }
 
 static int is_word_byte(unsigned char c) {
@@ -355,12 +361,15 @@ rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *sco
         break;
     case R_GROUPS: {
         int G = r->G;
-        float *g = group ? group : r->gbuf;
+        float *g = r->gbuf; /* kept for reward_group_scores */
+        r->last_n = 0;
         for (int k = 0; k < G; k++) {
             /* sub-rewards write (n) contiguously; scatter into (n, G) */
             RL_TRY(reward_score(r->sub[k], items, n, score, NULL));
             for (int i = 0; i < n; i++) g[(size_t)i * G + k] = score[i];
         }
+        r->last_n = n;
+        if (group) memcpy(group, g, sizeof(float) * (size_t)n * G);
         align_agg_params p = {NULL, NULL, r->alpha, 0};
         RL_TRY(align_aggregate(r->agg_rule, &p, n, G, g, score, NULL, NULL));
         return RL_OK;

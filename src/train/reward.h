@@ -78,6 +78,11 @@ const char *reward_describe(const reward_fn *r);
 /* Scores n <= max_n items: score (n) the (aggregated) reward; group (n, G) the
  * per-group rewards before aggregation, may be NULL. */
 rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *score, float *group);
+/* groups: specs: the per-group rewards (n, G) of the last reward_score call
+ * (valid until the next call; *n its rows), so a trainer can log each group's
+ * mean without a buffer of its own. NULL (and *n = 0) for other specs or
+ * before a successful call. */
+const float *reward_group_scores(const reward_fn *r, int *n);
 
 /* Programmatic reward helpers (exposed for tests). */
 /* Whole-word occurrences of `word` in text (a word boundary is any byte that is
