@@ -13,7 +13,8 @@ static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
 static int sec_enc;
 
 int cmd_ppo(int argc, char **argv) {
-    static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate;
+    static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate,
+        *snapshots;
     static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug;
     static double temperature, lr, value_lr, grad_clip, gamma, lam, clip, value_clip, vf_coef, ent_coef, kl_coef, kl_target,
         kl_horizon, score_clip, alpha, wd;
@@ -56,6 +57,8 @@ int cmd_ppo(int argc, char **argv) {
         {"alpha", RL_FLAG_FLOAT, &alpha, "1", 0, 1e6, NULL, "isoelastic inequality aversion"},
         {"seed", RL_FLAG_I64, &seed, "1", 0, 9.2e18, NULL, "random seed"},
         {"save-every", RL_FLAG_INT, &save_every, "0", 0, 1e9, NULL, "also checkpoint every N iterations (0 = only at the end / Ctrl-C)"},
+        {"snapshots", RL_FLAG_STRING, &snapshots, "", 0, 0, NULL,
+         "with --save-every: also keep DIR/step-NNNNNN.ckpt at each save (policy only; for 'rlhf study overoptimization --ppo-dir')"},
         {"resume", RL_FLAG_BOOL, &resume, "0", 0, 0, NULL, "continue from --out (and OUT.value)"},
         {"log", RL_FLAG_STRING, &log_path, "", 0, 0, NULL, "metrics JSONL file (one row per iteration)"},
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
@@ -78,6 +81,10 @@ int cmd_ppo(int argc, char **argv) {
     ppo_config *c = &o.c;
     c->prompts_per_step = pps;
     if (k > 0) c->k = k;
+    if (snapshots[0] && save_every == 0) {
+        fprintf(stderr, "rlhf ppo: --snapshots needs --save-every N (a snapshot is kept at every save)\n");
+        return 2;
+    }
     if (a != PPO_ALGO_PPO && c->k < 2) {
         fprintf(stderr, "rlhf ppo: --algo %s needs --k >= 2 (samples per prompt form the baseline)\n", algo);
         return 2;
@@ -114,6 +121,7 @@ int cmd_ppo(int argc, char **argv) {
     o.value_init = value_init[0] ? value_init : NULL;
     o.log_path = log_path[0] ? log_path : NULL;
     o.aggregate = aggregate;
+    o.snapshot_dir = snapshots[0] ? snapshots : NULL;
     o.alpha = alpha;
     o.steps = steps;
     o.save_every = save_every;

@@ -117,6 +117,7 @@ int cmd_sim_feedback(int argc, char **argv) {
     static const char *world, *out, *kinds, *cands, *samples;
     static int annotators, ranking_k;
     static long long judgements, seed;
+    static double audit_rate, audit_weight;
     rl_flag flags[] = {
         {"world", RL_FLAG_STRING, &world, NULL, 0, 0, NULL, "world directory from 'rlhf sim world'"},
         {"out", RL_FLAG_STRING, &out, NULL, 0, 0, NULL, "feedback JSONL to write"},
@@ -129,6 +130,9 @@ int cmd_sim_feedback(int argc, char **argv) {
          "perturbed gold answers: shares correct,nocarry,sycophantic,off-by,hedged-correct"},
         {"samples", RL_FLAG_STRING, &samples, "", 0, 0, NULL,
          "judge model samples instead: JSONL {\"prompt\",\"response\"} or {\"prompt\",\"responses\":[...]}"},
+        {"audit-rate", RL_FLAG_FLOAT, &audit_rate, "0", 0, 1, NULL,
+         "share of judgements made by fully informed auditors (always check, no noise; annotator sim:auditor-K, meta role auditor)"},
+        {"audit-weight", RL_FLAG_FLOAT, &audit_weight, "1", 0, 1e6, NULL, "record weight of an audited judgement (the reward-model loss uses it)"},
         POP_FLAGS,
     };
     const char *summary = "Simulated annotators judge answers (perturbed gold answers, or model samples with --samples) on train prompts; "
@@ -145,6 +149,8 @@ int cmd_sim_feedback(int argc, char **argv) {
     }
     mix.pair_frac = k3[0]; mix.thumbs_frac = k3[1]; mix.ranking_frac = k3[2]; mix.ranking_k = ranking_k;
     mix.cand_correct = c5[0]; mix.cand_nocarry = c5[1]; mix.cand_sycophantic = c5[2]; mix.cand_offby = c5[3]; mix.cand_hedged = c5[4];
+    mix.audit_rate = audit_rate;
+    mix.audit_weight = audit_weight;
     sim_world w;
     sim_pop_config pc;
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf sim feedback: %s\n", rl_error()); return 1; }
@@ -157,6 +163,9 @@ int cmd_sim_feedback(int argc, char **argv) {
     rl_info("%lld judgements by %d annotators -> %s: %ld pairs, %ld thumbs, %ld rankings; checked %.1f%%, flipped %.1f%%",
             judgements, annotators, out, st.n_pair, st.n_thumbs, st.n_ranking,
             judgements ? 100.0 * st.n_checked / judgements : 0.0, judgements ? 100.0 * st.n_flipped / judgements : 0.0);
+    if (audit_rate > 0)
+        rl_info("  audited %ld (%.1f%%) by fully informed auditors, weight %g each", st.n_audited,
+                judgements ? 100.0 * st.n_audited / judgements : 0.0, audit_weight);
     if (st.n_skipped_heldout) rl_info("  skipped %ld sample lines on held-out prompts", st.n_skipped_heldout);
     for (int g = 0; g < pc.ngroups; g++)
         rl_info("  group %-10s %ld judgements (pool share %.2f, population share %.2f)", pc.groups[g].name, st.n_group[g],

@@ -278,16 +278,29 @@ typedef struct {
     double pair_frac, thumbs_frac, ranking_frac; /* kinds of judgement (sum 1) */
     int ranking_k;                               /* responses per ranking (2..SIM_MAX_RANK) */
     double cand_correct, cand_nocarry, cand_sycophantic, cand_offby, cand_hedged; /* candidate kinds (sum 1) */
+    /* Spot-check auditing (docs/sim.md "Spot-check auditing"): each judgement
+     * is made, with probability audit_rate, by a fully informed AUDITOR instead
+     * of the drawn annotator: checking rate 1 (so no misconception applies) and
+     * no noise; same groups and style preferences as the pool. Auditors are a
+     * separate pool of max(1, ceil(audit_rate * n_annotators)), ids
+     * "sim:auditor-<k>", records marked meta {"role":"auditor"} and carrying
+     * "weight": audit_weight (the RM loss weights records by it). The audit
+     * draws come from their own random stream, so the other records are
+     * byte-for-byte those of the same seed without audits. */
+    double audit_rate;   /* share of judgements audited, [0,1]; default 0 */
+    double audit_weight; /* weight of an audited record, finite >= 0; default 1 */
 } sim_feedback_mix;
 
 /* Pairs 0.6, thumbs 0.3, rankings 0.1 of 4; candidates: correct 0.45,
- * no-carry 0.2, sycophantic 0.15, off-by 0.1, hedged-correct 0.1. */
+ * no-carry 0.2, sycophantic 0.15, off-by 0.1, hedged-correct 0.1; no audits
+ * (rate 0, weight 1). */
 void sim_feedback_mix_default(sim_feedback_mix *m);
 
 typedef struct {
     long n_pair, n_thumbs, n_ranking;
     long n_skipped_heldout;    /* sample lines on held-out prompts, not judged */
-    long n_checked;            /* judgements where the annotator checked */
+    long n_checked;            /* judgements where the annotator checked (auditors always do) */
+    long n_audited;            /* judgements made by auditors */
     long n_flipped;
     long n_group[SIM_MAX_GROUPS]; /* judgements per group */
 } sim_feedback_stats;

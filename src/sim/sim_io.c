@@ -258,6 +258,8 @@ void sim_feedback_mix_default(sim_feedback_mix *m) {
     m->pair_frac = 0.6; m->thumbs_frac = 0.3; m->ranking_frac = 0.1;
     m->ranking_k = 4;
     m->cand_correct = 0.45; m->cand_nocarry = 0.2; m->cand_sycophantic = 0.15; m->cand_offby = 0.1; m->cand_hedged = 0.1;
+    m->audit_rate = 0;
+    m->audit_weight = 1;
 }
 
 /* A candidate answer made by perturbing the gold answer. */
@@ -287,14 +289,21 @@ static json_t *record_base(const char *kind, const char *prompt) {
     return o;
 }
 
-static void record_who(json_t *o, const sim_population *p, int who) {
-    char id[32];
-    snprintf(id, sizeof id, "sim:%d", p->ann[who].id);
+static void record_who(json_t *o, const sim_population *p, int who, int auditor, double weight) {
+    char id[40];
+    if (auditor) snprintf(id, sizeof id, "sim:auditor-%d", p->ann[who].id);
+    else snprintf(id, sizeof id, "sim:%d", p->ann[who].id);
     json_t *g = json_object();
     json_object_set_new(g, "group", json_string(p->cfg.groups[p->ann[who].group].name));
     json_object_set_new(o, "annotator", json_string(id));
     json_object_set_new(o, "groups", g);
     json_object_set_new(o, "source", json_string("sim"));
+    if (auditor) {
+        json_t *meta = json_object();
+        json_object_set_new(meta, "role", json_string("auditor"));
+        json_object_set_new(o, "weight", json_real(weight));
+        json_object_set_new(o, "meta", meta);
+    }
 }
 
 /* Model samples to judge: responses grouped by prompt (train split only). */
@@ -443,6 +452,8 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
     if (fabs(ks - 1) > 1e-6 || fabs(cs - 1) > 1e-6 || mix->ranking_k < 2 || mix->ranking_k > SIM_MAX_RANK)
         return rl_fail(RL_EINVAL, "feedback mix: kinds and candidate shares must each sum to 1 and ranking_k lie in 2..%d", SIM_MAX_RANK);
     if (n_judgements < 0) return rl_fail(RL_EINVAL, "judgements must be >= 0");
+    if (!(mix->audit_rate >= 0 && mix->audit_rate <= 1) || !(mix->audit_weight >= 0 && isfinite(mix->audit_weight)))
+        return rl_fail(RL_EINVAL, "feedback mix: audit rate must lie in [0,1] and audit weight be finite and >= 0");
     sim_feedback_stats st;
     memset(&st, 0, sizeof st);
     sample_bank bank;
@@ -451,11 +462,25 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
     sim_population pop;
     rl_status s = sim_population_init(&pop, pc, n_annotators, seed);
     if (s) { bank_free(&bank); return s; }
+    /* Auditors: fully informed (always check, so beliefs never apply) and noiseless. */
+    int auditing = mix->audit_rate > 0;
+    sim_population aud;
+    memset(&aud, 0, sizeof aud);
+    if (auditing) {
+        sim_pop_config ac = *pc;
+        ac.checking_rate = 1;
+        ac.checking_spread = 0;
+        ac.noise = 0;
+        double na = ceil(mix->audit_rate * n_annotators);
+        s = sim_population_init(&aud, &ac, na < 1 ? 1 : (int)na, seed ^ 0xa0d17a0d17ULL);
+        if (s) { sim_population_free(&pop); bank_free(&bank); return s; }
+    }
     rl_atomic_file af;
     s = rl_atomic_open(&af, out_path);
-    if (s) { sim_population_free(&pop); bank_free(&bank); return s; }
-    rl_rng rng;
+    if (s) { sim_population_free(&pop); sim_population_free(&aud); bank_free(&bank); return s; }
+    rl_rng rng, arng;
     rl_rng_seed_stream(&rng, seed, 0xfeed);
+    rl_rng_seed_stream(&arng, seed, 0xa0d1); /* audit draws: a stream of their own, the others stay aligned */
     char prompt_buf[128], resp[SIM_MAX_RANK][256];
     for (long j = 0; j < n_judgements && !s; j++) {
         int who = (int)rl_rng_below(&rng, (uint32_t)pop.n);
@@ -490,10 +515,14 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
                 cand[i] = resp[i];
             }
         }
+        /* The judge: the drawn annotator, or (audit_rate of the time) an auditor. */
+        const sim_population *jp = &pop;
+        int audited = auditing && rl_rng_uniform_d(&arng) < mix->audit_rate;
+        if (audited) { jp = &aud; who = (int)rl_rng_below(&arng, (uint32_t)aud.n); }
         sim_judge_info info;
         json_t *o;
         if (kind == 0) {
-            sim_choice c = sim_judge_pair(&pop, who, &it, cand[0], cand[1], &rng, &info);
+            sim_choice c = sim_judge_pair(jp, who, &it, cand[0], cand[1], &rng, &info);
             o = record_base("pair", prompt);
             json_t *rs = json_array();
             json_array_append_new(rs, json_string(cand[0]));
@@ -504,7 +533,7 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             json_object_set_new(o, "choice", json_string(canon[c]));
             st.n_pair++;
         } else if (kind == 1) {
-            int label = sim_judge_thumbs(&pop, who, &it, cand[0], &rng, &info);
+            int label = sim_judge_thumbs(jp, who, &it, cand[0], &rng, &info);
             o = record_base("thumbs", prompt);
             json_t *rs = json_array();
             json_array_append_new(rs, json_string(cand[0]));
@@ -513,7 +542,7 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             st.n_thumbs++;
         } else {
             int order[SIM_MAX_RANK];
-            sim_judge_ranking(&pop, who, &it, cand, k, &rng, order, &info);
+            sim_judge_ranking(jp, who, &it, cand, k, &rng, order, &info);
             o = record_base("ranking", prompt);
             /* canonical "ranks": ranks[i] is the rank of responses[i] (0 = best) */
             int ranks[SIM_MAX_RANK];
@@ -527,13 +556,15 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             json_object_set_new(o, "ranks", rk);
             st.n_ranking++;
         }
-        record_who(o, &pop, who);
+        record_who(o, jp, who, audited, mix->audit_weight);
         st.n_checked += info.checked;
         st.n_flipped += info.flipped;
-        st.n_group[pop.ann[who].group]++;
+        st.n_audited += audited;
+        st.n_group[jp->ann[who].group]++;
         if (put_line(af.fp, o)) s = rl_fail(RL_EIO, "cannot write %s", out_path);
     }
     sim_population_free(&pop);
+    sim_population_free(&aud);
     bank_free(&bank);
     if (s) { rl_atomic_abort(&af); return s; }
     RL_TRY(rl_atomic_commit(&af));

@@ -184,6 +184,8 @@ typedef struct {
     const char *value_init;   /* separate value network initial weights (NULL: the policy's) */
     const char *log_path;     /* metrics JSONL (NULL: off) */
     const char *aggregate;    /* group rule */
+    const char *snapshot_dir; /* NULL, or: at every save also DIR/step-NNNNNN.ckpt (policy weights and step, no
+                                 optimizer): the checkpoints along the run that `rlhf study overoptimization` reads */
     double alpha;
     int steps, save_every, resume, chat, quiet;
     int dist_debug;           /* under mpirun: every rank prints its local reward/KL sums to stderr */

@@ -1,11 +1,13 @@
 /* ppo_run.c — the `rlhf ppo` driver (loading, resume, Ctrl-C, metrics,
  * checkpoints) and the prompts-file reader shared with `rlhf bon`. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "ppo.h"
 #include "../base/log.h"
 #include "../model/checkpoint.h"
@@ -143,6 +145,18 @@ static void save_all(const ppo_run_opts *o, const ppo_trainer *t, const char *ti
     CHECK_OK(ckpt_save(o->out_path, t->policy, tid, t->opt, &ts), "could not write %s", o->out_path);
     if (t->value) CHECK_OK(ckpt_save(vpath, t->value, tid, t->vopt, &ts), "could not write %s", vpath);
 #endif
+    if (o->snapshot_dir) {
+        /* weights + step only (no AdamW moments: a third of the size); a snapshot is a policy to evaluate, not to resume */
+        CHECK(mkdir(o->snapshot_dir, 0777) == 0 || errno == EEXIST, "cannot create the snapshot directory %s", o->snapshot_dir);
+        char sp[4096];
+        snprintf(sp, sizeof sp, "%s/step-%06lld.ckpt", o->snapshot_dir, t->step);
+#ifdef CKPT_META_MAX
+        ckpt_meta_set(&meta, "kind", "lm");
+        CHECK_OK(ckpt_save_meta(sp, t->policy, tid, NULL, &ts, &meta), "could not write %s", sp);
+#else
+        CHECK_OK(ckpt_save(sp, t->policy, tid, NULL, &ts), "could not write %s", sp);
+#endif
+    }
     CHECK_OK(dist_barrier(), "waiting for rank 0's checkpoint");
 }
 
