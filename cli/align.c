@@ -210,7 +210,7 @@ static int write_records(const char *path, const fb_set *s, const align_fb_cmps 
 
 int cmd_align_mixture(int argc, char **argv) {
     static const char *records, *db, *format, *out, *out_records, *cluster_key;
-    static int K, seeds, restarts, max_iter, skip_bad, ngram_max, buckets, fold, show;
+    static int K, seeds, restarts, max_iter, skip_bad, ngram_max, buckets, fold, show, max_bytes;
     static long long seed;
     static double l2;
     static rl_flag flags[] = {
@@ -226,6 +226,7 @@ int cmd_align_mixture(int argc, char **argv) {
         {"l2", RL_FLAG_FLOAT, &l2, "1e-3", 1e-9, 1e3, NULL, "L2 penalty of each linear Bradley-Terry reward model"},
         {"ngram-max", RL_FLAG_INT, &ngram_max, "3", 1, 8, NULL, "features: byte n-grams of the response, n = 1..this"},
         {"buckets", RL_FLAG_INT, &buckets, "18", 8, 24, NULL, "features hashed into 2^this buckets"},
+        {"max-bytes", RL_FLAG_INT, &max_bytes, "2000", 0, 1000000000, NULL, "features from the first this many bytes of each response (0 = all; bounds memory on long texts)"},
         {"fold-digits", RL_FLAG_BOOL, &fold, "1", 0, 0, NULL, "read every digit as 0 (features see the shape of a response, not its numbers)"},
         {"cluster-key", RL_FLAG_STRING, &cluster_key, "cluster", 0, 0, NULL, "group key written by --out-records ('rlhf rm --group cluster=0')"},
         {"show", RL_FLAG_INT, &show, "2", 0, 100, NULL, "per cluster, list this many responses its model scores highest and lowest"},
@@ -250,7 +251,7 @@ int cmd_align_mixture(int argc, char **argv) {
     fb_set_init(&set);
     trn_load_records(&set, db[0] ? db : records, db[0] ? "db" : format, skip_bad, 0);
     align_linbt_opts lo = align_linbt_defaults();
-    lo.l2 = l2; lo.ngram_max = ngram_max; lo.buckets_log2 = buckets; lo.fold_digits = fold;
+    lo.l2 = l2; lo.ngram_max = ngram_max; lo.buckets_log2 = buckets; lo.fold_digits = fold; lo.max_bytes = max_bytes;
     if (lo.ngram_min > lo.ngram_max) lo.ngram_min = lo.ngram_max;
     align_linbt m;
     align_fb_cmps c;

@@ -7,7 +7,7 @@
 #define LBFGS_M 8
 
 align_linbt_opts align_linbt_defaults(void) {
-    align_linbt_opts o = {18, 1, 3, 1, 1e-3, 200, 1e-8};
+    align_linbt_opts o = {18, 1, 3, 1, 1e-3, 200, 1e-8, 0};
     return o;
 }
 
@@ -21,6 +21,7 @@ rl_status align_linbt_init(align_linbt *m, int K, const align_linbt_opts *o) {
         return rl_fail(RL_EINVAL, "linbt: n-gram range %d..%d must lie in 1..8", p->ngram_min, p->ngram_max);
     if (!(p->l2 > 0) || !isfinite(p->l2)) return rl_fail(RL_EINVAL, "linbt: l2 %g must be > 0", p->l2);
     if (p->max_iter < 1) return rl_fail(RL_EINVAL, "linbt: max_iter %d must be >= 1", p->max_iter);
+    if (p->max_bytes < 0) return rl_fail(RL_EINVAL, "linbt: max_bytes %d must be >= 0", p->max_bytes);
     m->K = K;
     m->off = rl_xcalloc(1, sizeof(int64_t));
     return RL_OK;
@@ -43,6 +44,7 @@ static int feat_cmp(const void *a, const void *b) {
  * *out is malloc'd; returns the count. */
 static int features(const align_linbt_opts *o, const char *text, feat **out) {
     size_t len = strlen(text);
+    if (o->max_bytes > 0 && len > (size_t)o->max_bytes) len = (size_t)o->max_bytes;
     int nmax = o->ngram_max - o->ngram_min + 1;
     size_t cap = len * (size_t)nmax + 1;
     feat *f = rl_xmalloc(sizeof(feat) * cap);

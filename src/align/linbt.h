@@ -34,6 +34,8 @@ typedef struct {
     double l2;             /* λ, > 0; default 1e-3 */
     int max_iter;          /* L-BFGS iterations per fit; default 200 */
     double tol;            /* stop when max_i |∂f/∂θ_i| <= tol; default 1e-8 */
+    int max_bytes;         /* features from the first max_bytes bytes of a response; 0 = all (default).
+                              Memory is about 3·(ngram_max−ngram_min+1)·bytes·8 B per comparison. */
 } align_linbt_opts;
 
 align_linbt_opts align_linbt_defaults(void);

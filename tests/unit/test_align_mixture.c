@@ -103,6 +103,18 @@ TEST(linbt_digit_folding) {
     EXPECT(align_linbt_init(&m, 1, &bad) == RL_EINVAL);
     bad = o; bad.l2 = 0;
     EXPECT(align_linbt_init(&m, 1, &bad) == RL_EINVAL);
+    bad = o; bad.max_bytes = -1;
+    EXPECT(align_linbt_init(&m, 1, &bad) == RL_EINVAL);
+    /* max_bytes: only the first bytes count, so two responses that differ
+     * after them score the same */
+    align_linbt_opts mb = o;
+    mb.max_bytes = 4;
+    REQUIRE(align_linbt_init(&m, 1, &mb) == RL_OK);
+    for (int i = 0; i < 50; i++) REQUIRE(align_linbt_add(&m, "abcdXX", "zzzz", NULL) == RL_OK);
+    REQUIRE(align_linbt_fit(&m, 0, w) == RL_OK);
+    EXPECT(align_linbt_score(&m, 0, "abcdYYYY") > align_linbt_score(&m, 0, "zzzz"));
+    EXPECT_NEAR(align_linbt_score(&m, 0, "abcdYYYY"), align_linbt_score(&m, 0, "abcd"), 1e-12);
+    align_linbt_free(&m);
     EXPECT(align_linbt_init(&m, 0, &o) == RL_EINVAL);
 }
 
@@ -294,7 +306,8 @@ TEST(linbt_from_feedback_records) {
     EXPECT(c.annot[0] == 1 && c.annot[1] == 0 && c.annot[2] == 2);
     EXPECT(c.w[0] == 1 && c.w[1] == 2);
     EXPECT(c.annot_first[0] == 1 && c.annot_first[1] == 0 && c.annot_first[2] == 3);
-    EXPECT(align_linbt_from_feedback(&m, &s, &c) == RL_EINVAL); /* already filled */
+    align_fb_cmps c_again;
+    EXPECT(align_linbt_from_feedback(&m, &s, &c_again) == RL_EINVAL); /* the model already has comparisons */
     align_fb_cmps_free(&c);
     align_linbt_free(&m);
     /* only ties: refused */
