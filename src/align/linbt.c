@@ -145,12 +145,14 @@ static double nls(double t) { return t > 0 ? log1p(exp(-t)) : -t + log1p(exp(t))
 /* f(θ) and ∇f for the weighted, L2-regularised BT objective. */
 static double objective(const align_linbt *m, const double *w, double W, const double *th, double *g, double *mg) {
     int F = m->F;
-    margins(m, th, mg);
     double f = 0;
     for (int i = 0; i < F; i++) { g[i] = m->o.l2 * th[i]; f += 0.5 * m->o.l2 * th[i] * th[i]; }
     if (W <= 0) return f;
     for (int c = 0; c < m->n_cmp; c++) {
-        if (w[c] <= 0) continue;
+        if (w[c] <= 0) continue; /* only weighted comparisons: a fit on one annotator's data stays cheap */
+        double mc = 0;
+        for (int64_t z = m->off[c]; z < m->off[c + 1]; z++) mc += th[m->idx[z]] * m->val[z];
+        mg[c] = mc;
         double wc = w[c] / W;
         f += wc * nls(mg[c]);
         double s = -wc / (1.0 + exp(mg[c])); /* d/dt softplus(−t) = −σ(−t) */
