@@ -192,6 +192,28 @@ TEST(mixture_recovers_planted_clusters) {
     align_linbt_free(&m);
 }
 
+/* No structure (everyone in one group), K = 2: every seed finds some split
+ * that fits noise a little better, but the splits disagree across seeds; the
+ * stability report is what tells the user (ARI near 0 here, 1 on the planted
+ * data above). */
+TEST(mixture_without_structure_is_unstable) {
+    enum { NA = 30, NPER = 30 };
+    align_linbt m;
+    REQUIRE(align_linbt_init(&m, 2, NULL) == RL_OK);
+    int annot[NA * NPER];
+    planted(&m, 1, NA, NPER, 0.85, 7, annot);
+    align_mix_model mm = align_linbt_model(&m);
+    align_mix_opts o = align_mix_defaults();
+    o.K = 2;
+    align_mix_result res[5];
+    align_mix_stability st;
+    REQUIRE(align_mixture_seeds(&mm, annot, NULL, NA, &o, 5, res, &st) == RL_OK);
+    if (getenv("RLHF_TEST_VERBOSE")) fprintf(stderr, "no structure: ARI mean %.3f min %.3f\n", st.ari_mean, st.ari_min);
+    EXPECT_MSG(st.ari_mean < 0.5 && st.ari_min < 0.2, "ARI mean %.3f min %.3f", st.ari_mean, st.ari_min);
+    for (int s = 0; s < 5; s++) align_mix_result_free(&res[s]);
+    align_linbt_free(&m);
+}
+
 TEST(mixture_k1_is_one_model_for_everyone) {
     enum { NA = 12, NPER = 20 };
     align_linbt m;
