@@ -22,7 +22,7 @@ int cmd_ppo(int argc, char **argv) {
         {"policy", RL_FLAG_STRING, &policy, NULL, 0, 0, NULL, "starting policy (an SFT checkpoint); also the frozen KL reference"},
         {"tokenizer", RL_FLAG_STRING, &tokp, NULL, 0, 0, NULL, "tokenizer file the policy was trained with"},
         {"reward", RL_FLAG_STRING, &reward, NULL, 0, 0, NULL,
-         "reward spec: rm:PATH | ensemble:mean|min|std=L|var=L:P1,P2 | word:W | token:ID | length:L | contains:S | regex:PAT | groups:S1;S2"},
+         "reward spec: rm:PATH | ensemble:mean|min|std=L|var=L:P1,P2 | word:W | token:ID | length:L | contains:S | regex:PAT | groups:S1;S2 | sim:gold|sycophancy|group=NAME"},
         {"prompts", RL_FLAG_STRING, &prompts, NULL, 0, 0, NULL, "prompts file: one per line, text or {\"prompt\": \"...\"}"},
         {"out", RL_FLAG_STRING, &out, NULL, 0, 0, NULL, "output policy checkpoint (value network: OUT.value)"},
         {"algo", RL_FLAG_ENUM, &algo, "ppo", 0, 0, "ppo|rloo|grpo", "ppo (value net + GAE), rloo (leave-one-out baseline), grpo (group-normalised)"},
