@@ -13,8 +13,11 @@ static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
 static int sec_enc;
 
 int cmd_ppo(int argc, char **argv) {
-    static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate;
-    static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug;
+    static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate,
+        *gold;
+    static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug, early_stop, patience,
+        warn_pat;
+    static double warn_kl;
     static double temperature, lr, value_lr, grad_clip, gamma, lam, clip, value_clip, vf_coef, ent_coef, kl_coef, kl_target,
         kl_horizon, score_clip, alpha, wd;
     static long long seed;
@@ -62,6 +65,13 @@ int cmd_ppo(int argc, char **argv) {
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no progress output"},
         {"dist-debug", RL_FLAG_BOOL, &dist_debug, "0", 0, 0, NULL, "under mpirun: every rank prints its local reward and KL sums per step to stderr"},
+        {"gold", RL_FLAG_STRING, &gold, "", 0, 0, NULL,
+         "gold / held-out reward scored on every rollout and logged as gold (sim:gold also logs sycophancy; or rm:heldout.ckpt): feeds the proxy-gold monitors"},
+        {"early-stop", RL_FLAG_BOOL, &early_stop, "0", 0, 0, NULL,
+         "keep the policy with the best smoothed gold as OUT.best; stop when proxy and gold diverge or past the predicted peak (needs --gold)"},
+        {"patience", RL_FLAG_INT, &patience, "0", 0, 1e9, NULL, "with --early-stop: also stop after this many iterations without a new best gold (0 = off)"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &warn_kl, "6", 0, 1e9, NULL, "monitor: warn when the mean KL to the reference exceeds this (nats)"},
+        {"warn-patience", RL_FLAG_INT, &warn_pat, "2", 1, 1000, NULL, "monitors: consecutive iterations beyond a threshold before a warning"},
         CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc),
         CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
@@ -121,15 +131,25 @@ int cmd_ppo(int argc, char **argv) {
     o.chat = !raw;
     o.quiet = quiet;
     o.dist_debug = dist_debug;
+    diag_config_default(&o.diag);
+    o.diag.kl_budget = warn_kl;
+    o.diag.patience = warn_pat;
+    o.gold_spec = gold[0] ? gold : NULL;
+    o.early_stop = early_stop;
+    o.patience = patience;
+    if (early_stop && !o.gold_spec) {
+        fprintf(stderr, "rlhf ppo: --early-stop needs --gold (the reward whose best checkpoint is kept)\n");
+        return 2;
+    }
     int rc2 = ppo_run(&o);
     dist_finalize();
     return rc2;
 }
 
 int cmd_bon(int argc, char **argv) {
-    static const char *policy, *tokp, *reward, *prompts, *sft_out, *aggregate;
+    static const char *policy, *tokp, *reward, *prompts, *sft_out, *aggregate, *log_path, *gold;
     static int n, max_new, batch, raw, threads, quiet;
-    static double temperature, alpha;
+    static double temperature, alpha, warn_kl;
     static long long seed;
     static rl_flag flags[] = {
         {"policy", RL_FLAG_STRING, &policy, NULL, 0, 0, NULL, "policy checkpoint to sample from"},
@@ -147,6 +167,9 @@ int cmd_bon(int argc, char **argv) {
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no summary on stderr"},
+        {"log", RL_FLAG_STRING, &log_path, "", 0, 0, NULL, "metrics JSONL: one row per block of --batch prompts, monitor warnings as {\"event\":\"warning\"} rows"},
+        {"gold", RL_FLAG_STRING, &gold, "", 0, 0, NULL, "gold / held-out reward of the chosen answers, logged as gold (sim:gold, rm:heldout.ckpt, any reward spec)"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &warn_kl, "6", 0, 1e9, NULL, "monitor: warn when the analytic KL log n - (n-1)/n exceeds this (nats)"},
         CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
     int rc = rl_flags_parse("bon", "Best-of-n: sample n answers per prompt, keep the highest-reward one (JSONL on stdout).", flags,
@@ -170,6 +193,9 @@ int cmd_bon(int argc, char **argv) {
     o.chat = !raw;
     o.quiet = quiet;
     o.seed = (uint64_t)seed;
+    o.log_path = log_path[0] ? log_path : NULL;
+    o.gold_spec = gold[0] ? gold : NULL;
+    o.warn_kl_budget = warn_kl;
     /* Under mpirun every rank takes every world-th block of prompts; rank 0 prints. */
     if (dist_init(&argc, &argv) != RL_OK) { fprintf(stderr, "rlhf bon: %s\n", rl_error()); return 1; }
     int rc2 = bon_run(&o);
