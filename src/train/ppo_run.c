@@ -331,6 +331,13 @@ int ppo_run(const ppo_run_opts *o_in) {
                     memcpy(pol.params, snap, sizeof(float) * pol.num_params);
                     save_best(o, &t, tid, bpath, best_gold, best_kl, t.step - 1);
                     memcpy(pol.params, cur, sizeof(float) * pol.num_params);
+                    rl_metrics_begin(&met);
+                    rl_metrics_s(&met, "event", "best");
+                    rl_metrics_i(&met, "step", t.step);
+                    rl_metrics_i(&met, "best_step", best_step);
+                    rl_metrics_f(&met, "best_gold", best_gold);
+                    rl_metrics_f(&met, "best_kl", best_kl);
+                    rl_metrics_end(&met);
                 } else since_best++;
                 if (mon.dm.nfired[DIAG_PROXY_GOLD] + mon.dm.nfired[DIAG_OVEROPT_PEAK] > fired0)
                     stop_why = mon.dm.nfired[DIAG_PROXY_GOLD] ? diag_name(DIAG_PROXY_GOLD) : diag_name(DIAG_OVEROPT_PEAK);
