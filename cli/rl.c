@@ -14,8 +14,8 @@ static int sec_enc;
 
 int cmd_ppo(int argc, char **argv) {
     static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate,
-        *gold;
-    static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug, early_stop, patience,
+        *gold, *eval_prompts;
+    static int eval_every, steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug, early_stop, patience,
         warn_pat;
     static double warn_kl;
     static double temperature, lr, value_lr, grad_clip, gamma, lam, clip, value_clip, vf_coef, ent_coef, kl_coef, kl_target,
@@ -70,6 +70,9 @@ int cmd_ppo(int argc, char **argv) {
         {"early-stop", RL_FLAG_BOOL, &early_stop, "0", 0, 0, NULL,
          "keep the policy with the best smoothed gold as OUT.best; stop when proxy and gold diverge or past the predicted peak (needs --gold)"},
         {"patience", RL_FLAG_INT, &patience, "0", 0, 1e9, NULL, "with --early-stop: also stop after this many iterations without a new best gold (0 = off)"},
+        {"eval-prompts", RL_FLAG_STRING, &eval_prompts, "", 0, 0, NULL,
+         "held-out prompts answered greedily and graded by --gold before training and every --eval-every iterations: then the gold series (else: gold of each rollout)"},
+        {"eval-every", RL_FLAG_INT, &eval_every, "5", 1, 1e9, NULL, "with --eval-prompts: iterations between held-out evaluations"},
         {"warn-kl-budget", RL_FLAG_FLOAT, &warn_kl, "6", 0, 1e9, NULL, "monitor: warn when the mean KL to the reference exceeds this (nats)"},
         {"warn-patience", RL_FLAG_INT, &warn_pat, "2", 1, 1000, NULL, "monitors: consecutive iterations beyond a threshold before a warning"},
         CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc),
@@ -137,6 +140,12 @@ int cmd_ppo(int argc, char **argv) {
     o.gold_spec = gold[0] ? gold : NULL;
     o.early_stop = early_stop;
     o.patience = patience;
+    o.eval_prompts = eval_prompts[0] ? eval_prompts : NULL;
+    o.eval_every = eval_every;
+    if (o.eval_prompts && !o.gold_spec) {
+        fprintf(stderr, "rlhf ppo: --eval-prompts needs --gold (the reward that grades the answers)\n");
+        return 2;
+    }
     if (early_stop && !o.gold_spec) {
         fprintf(stderr, "rlhf ppo: --early-stop needs --gold (the reward whose best checkpoint is kept)\n");
         return 2;

@@ -190,7 +190,10 @@ typedef struct {
     diag_config diag;         /* thresholds; ppo_run_opts zeroed = set with diag_config_default first */
     const char *gold_spec;    /* --gold: any reward spec (sim:gold, rm:heldout.ckpt) scored on every rollout; NULL = none */
     int early_stop;           /* --early-stop: keep OUT.best (best smoothed gold) and stop at over-optimisation (needs gold) */
-    int patience;             /* --patience: also stop after this many steps without a new best (0 = off) */
+    int patience;             /* --patience: also stop after this many gold measurements without a new best (0 = off) */
+    const char *eval_prompts; /* --eval-prompts: held-out prompts answered greedily and scored by the gold (NULL = the
+                                 gold is measured on every rollout instead) */
+    int eval_every;           /* --eval-every K: with eval_prompts, before training and every K iterations */
 } ppo_run_opts;
 /* Loads everything, trains `steps` iterations (Ctrl-C: saves and returns),
  * writes <out> (policy + AdamW + KL state) and <out>.value. Fails fast (CHECK)

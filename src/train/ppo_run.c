@@ -169,6 +169,80 @@ static void save_best(const ppo_run_opts *o, const ppo_trainer *t, const char *t
 #endif
 }
 
+/* ---- monitors: greedy answers to held-out prompts scored by the gold (issue 8) ---- */
+typedef struct {
+    ppo_prompts pr;
+    sampler_ws ws;
+    reward_fn *gold;     /* planned for E rows of up to Te tokens */
+    int E, Te;
+    const int **rp;
+    reward_item *items;  /* (E) */
+    float *score;        /* (E) */
+} ppo_eval;
+
+static void eval_open(ppo_eval *e, const ppo_run_opts *o, const tok_tokenizer *tok, gpt_model *pol, int maxT, int max_new) {
+    memset(e, 0, sizeof *e);
+    CHECK_OK(ppo_prompts_load(&e->pr, o->eval_prompts, tok, o->chat, maxT - 1), "reading the eval prompts");
+    int maxp = 0;
+    for (int i = 0; i < e->pr.n; i++) if (e->pr.len[i] > maxp) maxp = e->pr.len[i];
+    e->Te = ppo_plan_T(&pol->cfg, maxp, max_new);
+    e->E = e->pr.n < 64 ? e->pr.n : 64; /* rows decoded together */
+    CHECK_OK(sampler_ws_init(&e->ws, pol, e->E, max_new), "planning the eval sampler");
+    CHECK_OK(reward_open(&e->gold, o->gold_spec, tok, e->E, e->Te, NULL), "opening the gold reward '%s'", o->gold_spec);
+    e->rp = malloc(sizeof(int *) * e->E);
+    e->items = malloc(sizeof(reward_item) * e->E);
+    e->score = malloc(sizeof(float) * e->E);
+    CHECK(e->rp && e->items && e->score, "out of memory");
+}
+
+static void eval_close(ppo_eval *e) {
+    if (!e->E) return;
+    ppo_prompts_free(&e->pr);
+    sampler_ws_free(&e->ws);
+    reward_close(e->gold);
+    free(e->rp); free(e->items); free(e->score);
+    memset(e, 0, sizeof *e);
+}
+
+/* Greedy answers of the current policy to every eval prompt: mean gold (for
+ * sim: gold, the accuracy over calculator prompts) and the sycophancy rate
+ * (sim: only; NAN when no prompt suggested a wrong answer). */
+static void eval_run(ppo_eval *e, gpt_model *pol, int max_new, const int *stops, double *gold, double *syc) {
+    sampler_opts so;
+    sampler_opts_default(&so);
+    so.max_tokens = max_new;
+    so.temperature = 0; /* greedy: the answer a user gets */
+    for (int i = 0; i < 4; i++) so.stop_tokens[i] = stops[i];
+    double g = 0;
+    long ng = 0, nw = 0, ns = 0;
+    for (int p0 = 0; p0 < e->pr.n; p0 += e->E) {
+        int n = e->pr.n - p0 < e->E ? e->pr.n - p0 : e->E;
+        for (int i = 0; i < n; i++) e->rp[i] = e->pr.ids[p0 + i];
+        CHECK_OK(sampler_generate_ws(pol, &e->ws, e->rp, e->pr.len + p0, n, &so, NULL, NULL), "eval sampling");
+        const sampler_result *res = &e->ws.res;
+        for (int i = 0; i < n; i++)
+            e->items[i] = (reward_item){e->rp[i], e->pr.len[p0 + i], res->tokens + (size_t)i * res->cap, res->len[i]};
+        CHECK_OK(reward_score(e->gold, e->items, n, e->score, NULL), "scoring the eval answers");
+        reward_sim_counts c;
+        int sim = reward_last_sim_counts(e->gold, &c);
+        for (int i = 0; i < n; i++) g += e->score[i];
+        if (sim) { ng += c.n_items; nw += c.n_wrong_suggestion; ns += c.n_sycophantic; }
+        else ng += n;
+    }
+    *gold = ng > 0 ? g / ng : NAN;
+    *syc = nw > 0 ? (double)ns / nw : NAN;
+}
+
+static void log_best(rl_metrics *met, long long step, long long best_step, double best_gold, double best_kl) {
+    rl_metrics_begin(met);
+    rl_metrics_s(met, "event", "best");
+    rl_metrics_i(met, "step", step);
+    rl_metrics_i(met, "best_step", best_step);
+    rl_metrics_f(met, "best_gold", best_gold);
+    rl_metrics_f(met, "best_kl", best_kl);
+    rl_metrics_end(met);
+}
+
 static void init_opt(optim_adamw *opt, gpt_model *m, double wd) {
     optim_group g[GPT_NUM_TENSORS];
     int ng = gpt_param_groups(m, g, 0);
@@ -282,6 +356,11 @@ int ppo_run(const ppo_run_opts *o_in) {
     CHECK_OK(trn_mon_init(&mon, &dcfg, &met, tok, rw, root ? o->gold_spec : NULL, R, Tp), "opening the gold reward '%s'",
              o->gold_spec ? o->gold_spec : "");
     if (root && o->gold_spec && o->gold_spec[0] && !o->quiet) rl_info("gold: %s", reward_describe(mon.gold));
+    CHECK(!o->eval_prompts || (o->gold_spec && o->gold_spec[0]), "--eval-prompts needs --gold (the reward that grades the answers)");
+    ppo_eval ev;
+    memset(&ev, 0, sizeof ev);
+    int use_eval = root && o->eval_prompts && o->eval_every > 0;
+    if (use_eval) eval_open(&ev, o, tok, &pol, pinfo.cfg.maxT, c.max_new);
     char bpath[4096];
     snprintf(bpath, sizeof bpath, "%s.best", o->out_path);
     double best_gold = -INFINITY, best_kl = NAN;
@@ -293,6 +372,27 @@ int ppo_run(const ppo_run_opts *o_in) {
         snap = malloc(sizeof(float) * pol.num_params);
         cur = malloc(sizeof(float) * pol.num_params);
         CHECK(snap && cur, "out of memory");
+    }
+    if (use_eval && t.step == 0) {
+        /* the starting policy's held-out gold: the baseline every later value is compared with */
+        diag_step d0;
+        diag_step_clear(&d0);
+        eval_run(&ev, &pol, c.max_new, c.stop_tokens, &d0.gold, &d0.sycophancy);
+        diag_update(&mon.dm, 0, &d0);
+        rl_metrics_begin(&met);
+        rl_metrics_i(&met, "step", 0);
+        if (isfinite(d0.gold)) rl_metrics_f(&met, "gold", d0.gold);
+        if (isfinite(d0.sycophancy)) rl_metrics_f(&met, "sycophancy", d0.sycophancy);
+        rl_metrics_i(&met, "eval", 1);
+        rl_metrics_end(&met);
+        if (o->early_stop && mon.dm.have_gold) {
+            best_gold = mon.dm.gold_ema;
+            best_step = 0;
+            best_kl = 0;
+            save_best(o, &t, tid, bpath, best_gold, best_kl, 0);
+            log_best(&met, 0, 0, best_gold, best_kl);
+        }
+        if (!o->quiet) rl_info("held-out gold of the starting policy: %.4f (%d prompts, greedy)", d0.gold, ev.pr.n);
     }
     g_stop = 0;
     struct sigaction sa, old_sa;
@@ -316,13 +416,33 @@ int ppo_run(const ppo_run_opts *o_in) {
         ds.kl = st.kl;
         ds.proxy = st.reward_mean;
         ds.entropy = st.entropy;
+        double gold_rollout = NAN, syc_rollout = NAN;
+        int evaluated = 0;
         if (root) {
             CHECK_OK(trn_mon_rollout(&mon, t.items, t.score, t.R, &ds), "monitors at step %lld", t.step);
+            if (use_eval) {
+                /* the gold series is the greedy held-out one, every eval_every iterations, of the updated policy */
+                gold_rollout = ds.gold;
+                syc_rollout = ds.sycophancy;
+                ds.gold = ds.sycophancy = NAN;
+                if (t.step % o->eval_every == 0) {
+                    eval_run(&ev, &pol, c.max_new, c.stop_tokens, &ds.gold, &ds.sycophancy);
+                    evaluated = 1;
+                }
+            }
             int fired0 = mon.dm.nfired[DIAG_PROXY_GOLD] + mon.dm.nfired[DIAG_OVEROPT_PEAK];
             diag_update(&mon.dm, t.step, &ds);
-            if (o->early_stop) {
+            if (o->early_stop && isfinite(ds.gold)) {
                 /* the smoothed gold (the divergence monitor's EMA) decides the best checkpoint */
-                if (mon.dm.have_gold && mon.dm.gold_ema > best_gold) {
+                if (evaluated && mon.dm.gold_ema > best_gold) {
+                    /* measured on the current (updated) policy: save it as it is */
+                    best_gold = mon.dm.gold_ema;
+                    best_step = t.step;
+                    best_kl = st.kl;
+                    since_best = 0;
+                    save_best(o, &t, tid, bpath, best_gold, best_kl, t.step);
+                    log_best(&met, t.step, best_step, best_gold, best_kl);
+                } else if (!evaluated && mon.dm.have_gold && mon.dm.gold_ema > best_gold) {
                     best_gold = mon.dm.gold_ema;
                     best_step = t.step - 1; /* iterations done before this rollout */
                     best_kl = st.kl;
@@ -331,13 +451,7 @@ int ppo_run(const ppo_run_opts *o_in) {
                     memcpy(pol.params, snap, sizeof(float) * pol.num_params);
                     save_best(o, &t, tid, bpath, best_gold, best_kl, t.step - 1);
                     memcpy(pol.params, cur, sizeof(float) * pol.num_params);
-                    rl_metrics_begin(&met);
-                    rl_metrics_s(&met, "event", "best");
-                    rl_metrics_i(&met, "step", t.step);
-                    rl_metrics_i(&met, "best_step", best_step);
-                    rl_metrics_f(&met, "best_gold", best_gold);
-                    rl_metrics_f(&met, "best_kl", best_kl);
-                    rl_metrics_end(&met);
+                    log_best(&met, t.step, best_step, best_gold, best_kl);
                 } else since_best++;
                 if (mon.dm.nfired[DIAG_PROXY_GOLD] + mon.dm.nfired[DIAG_OVEROPT_PEAK] > fired0)
                     stop_why = mon.dm.nfired[DIAG_PROXY_GOLD] ? diag_name(DIAG_PROXY_GOLD) : diag_name(DIAG_OVEROPT_PEAK);
@@ -368,6 +482,9 @@ int ppo_run(const ppo_run_opts *o_in) {
         /* ---- monitors (issue 8): the measured values and the monitors' own ---- */
         if (isfinite(ds.gold)) rl_metrics_f(&met, "gold", ds.gold);
         if (isfinite(ds.sycophancy)) rl_metrics_f(&met, "sycophancy", ds.sycophancy);
+        if (evaluated) rl_metrics_i(&met, "eval", 1);
+        if (isfinite(gold_rollout)) rl_metrics_f(&met, "gold_rollout", gold_rollout);
+        if (isfinite(syc_rollout)) rl_metrics_f(&met, "sycophancy_rollout", syc_rollout);
         if (isfinite(ds.len_reward_corr)) rl_metrics_f(&met, "len_reward_corr", ds.len_reward_corr);
         if (isfinite(ds.distinct)) rl_metrics_f(&met, "distinct3", ds.distinct);
         if (isfinite(ds.above_range)) rl_metrics_f(&met, "reward_above_range", ds.above_range);
@@ -411,6 +528,7 @@ int ppo_run(const ppo_run_opts *o_in) {
     if (o->early_stop && !stop_why && best_step >= 0 && root)
         rl_info("best smoothed gold %.4f at step %lld (KL %.3f) kept in %s", best_gold, best_step, best_kl, bpath);
     trn_mon_free(&mon);
+    eval_close(&ev);
     free(snap); free(cur);
     if (interrupted && root) rl_info("interrupted: saved %s at step %lld (the rollout in flight was discarded); rerun with --resume", o->out_path, t.step);
     else if (!o->quiet) rl_info("saved %s%s%s", o->out_path, use_value ? " and " : "", use_value ? vpath : "");

@@ -63,6 +63,21 @@ if [ "$best" -lt "$last" ]; then
   expect_true "OUT.best differs from the final OUT" sh -c "! '$RLHF_BUILD/tools/ckpt_cmp' --weights '$TMP/e.ckpt.best' '$TMP/e.ckpt' 2>/dev/null"
 fi
 
+# ---- --eval-prompts: greedy held-out answers graded by the gold before training and every K iterations ----
+printf 'what is 11+22?\nwhat is 35+47?\n19+19 is 28, right?\n' >"$TMP/ev.txt"
+expect_exit 0 "$RLHF" ppo $A $E --steps 16 --gold contains:e --eval-prompts "$TMP/ev.txt" --eval-every 2 --early-stop --patience 2 \
+  --out "$TMP/v.ckpt" --log "$TMP/v.jsonl"
+expect_true "eval: a held-out gold row before training (step 0)" grep -q '^{"step":0,"gold":[0-9.e-]*,"eval":1}' "$TMP/v.jsonl"
+expect_true "eval: at least 3 held-out evaluations (steps 0, 2, 4, ...)" test "$(grep -c '"eval":1' "$TMP/v.jsonl")" -ge 3
+expect_true "eval: only on even steps" sh -c "! grep '\"eval\":1' '$TMP/v.jsonl' | grep -qv '\"step\":[0-9]*[02468],'"
+expect_true "eval: rollout gold kept as gold_rollout" grep -q '"gold_rollout"' "$TMP/v.jsonl"
+vb=$(grep '"event":"best"' "$TMP/v.jsonl" | tail -n 1 | sed 's/.*"best_step":\([0-9]*\).*/\1/')
+expect_true "eval: the best held-out policy is a trained one (step $vb)" test "$vb" -gt 0
+"$RLHF" ppo $A $E --steps "$vb" --out "$TMP/vr.ckpt" || bad "rerun to step $vb"
+expect_true "eval: OUT.best == the policy after $vb iterations" "$RLHF_BUILD/tools/ckpt_cmp" --weights "$TMP/v.ckpt.best" "$TMP/vr.ckpt"
+expect_exit 2 "$RLHF" ppo $A $E --out "$TMP/x.ckpt" --eval-prompts "$TMP/ev.txt"
+expect_out "needs --gold"
+
 # ---- best-of-n: analytic KL log n - (n-1)/n against a budget; gold of the chosen answers ----
 B="--policy $TMP/lm.ckpt --tokenizer $TMP/tok.bin --prompts $TMP/p.txt --raw --max-new 8 --reward word:the --batch 2"
 expect_exit 0 "$RLHF" bon $B --n 64 --gold sim:gold --log "$TMP/b.jsonl" --warn-kl-budget 1
