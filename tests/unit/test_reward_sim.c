@@ -6,6 +6,10 @@
 #include <string.h>
 #include "test.h"
 #include "../../src/train/reward.h"
+#include "../../src/train/monitor.h"
+#include "../../src/model/checkpoint.h"
+#include "../../src/sim/sim.h"
+#include <unistd.h>
 
 static tok_tokenizer *g_tok;
 
@@ -107,6 +111,125 @@ TEST(sim_bad_specs_and_other_kinds) {
     EXPECT(!reward_is_sim(r) && !reward_last_sim_counts(r, &c) && !reward_train_range(r, &lo, &hi));
     EXPECT(isnan(reward_last_ensemble_std(r)));
     reward_close(r);
+    tok_done();
+}
+
+/* sim:group=NAME:DIR reads the groups of a world written by `rlhf sim world`. */
+TEST(sim_group_from_world_dir) {
+    char dir[] = "/tmp/rl_test_simwXXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    sim_world w;
+    sim_world_default(&w);
+    sim_pop_config pc;
+    sim_pop_default(&pc);
+    snprintf(pc.groups[0].name, sizeof pc.groups[0].name, "brief");
+    pc.groups[0].strength = 0.5;
+    REQUIRE(sim_world_write(dir, &w, &pc, 4, 2) == RL_OK);
+    char spec[128];
+    snprintf(spec, sizeof spec, "sim:group=brief:%s", dir);
+    float s[NCASE];
+    reward_sim_counts c;
+    score_all(spec, s, &c);
+    EXPECT_NEAR(s[0], 1.0, 1e-6);   /* correct terse: its favourite */
+    EXPECT_NEAR(s[7], 0.5, 1e-6);   /* correct working: 1 - strength */
+    tok_setup();
+    reward_fn *r = NULL;
+    EXPECT(reward_open(&r, "sim:group=terse", g_tok, 4, 64, NULL) == RL_OK); /* the default population has it */
+    reward_close(r);
+    snprintf(spec, sizeof spec, "sim:group=terse:%s", dir);
+    EXPECT(reward_open(&r, spec, g_tok, 4, 64, NULL) == RL_EINVAL);     /* this world renamed it */
+    tok_done();
+    char f[128];
+    const char *names[] = {"config.json", "sft.jsonl", "train_prompts.jsonl", "heldout.jsonl"};
+    for (int i = 0; i < 4; i++) { snprintf(f, sizeof f, "%s/%s", dir, names[i]); unlink(f); }
+    rmdir(dir);
+}
+
+/* Two reward checkpoints with reward.mean/std/min/max metadata: the training
+ * range in normalised units, the ensemble's per-sample std, and the monitor's
+ * out-of-range share. */
+TEST(rm_range_and_ensemble_std) {
+    tok_setup();
+    char dir[] = "/tmp/rl_test_rmrXXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char p1[64], p2[64], tid[65];
+    snprintf(p1, sizeof p1, "%s/a.ckpt", dir);
+    snprintf(p2, sizeof p2, "%s/b.ckpt", dir);
+    tok_identity(g_tok, tid);
+    gpt_config cfg = {1, 2, 32, tok_vocab_size(g_tok), 64};
+    const char *mins[2] = {"-1", "-3"}, *maxs[2] = {"2", "1"}, *paths[2] = {p1, p2};
+    for (int k = 0; k < 2; k++) {
+        gpt_model m;
+        REQUIRE(gpt_init(&m, &cfg, 1, 8, NULL, 3 + k) == RL_OK);
+        m.w.headb[0] = 0.5f * (float)k;
+        for (int c = 0; c < 32; c++) m.w.headw[c] = 0.05f * (float)((c % 5) - 2) * (k ? -1.0f : 1.0f);
+        ckpt_meta meta;
+        memset(&meta, 0, sizeof meta);
+        ckpt_meta_set(&meta, "kind", "reward");
+        ckpt_meta_set(&meta, "reward.mean", "1");
+        ckpt_meta_set(&meta, "reward.std", "2");
+        ckpt_meta_set(&meta, "reward.min", mins[k]);
+        ckpt_meta_set(&meta, "reward.max", maxs[k]);
+        REQUIRE(ckpt_save_meta(paths[k], &m, tid, NULL, NULL, &meta) == RL_OK);
+        gpt_free(&m);
+    }
+    reward_fn *r1 = NULL, *r2 = NULL, *ens = NULL;
+    char spec[160];
+    snprintf(spec, sizeof spec, "rm:%s", p1);
+    REQUIRE(reward_open(&r1, spec, g_tok, 4, 64, NULL) == RL_OK);
+    snprintf(spec, sizeof spec, "rm:%s", p2);
+    REQUIRE(reward_open(&r2, spec, g_tok, 4, 64, NULL) == RL_OK);
+    snprintf(spec, sizeof spec, "ensemble:mean:%s,%s", p1, p2);
+    REQUIRE(reward_open(&ens, spec, g_tok, 4, 64, NULL) == RL_OK);
+    double lo, hi;
+    EXPECT(reward_train_range(r1, &lo, &hi) == 1);
+    EXPECT_NEAR(lo, -1.0, 1e-9); /* (-1 - 1)/2 */
+    EXPECT_NEAR(hi, 0.5, 1e-9);  /* (2 - 1)/2 */
+    EXPECT(reward_train_range(ens, &lo, &hi) == 1);
+    EXPECT_NEAR(lo, -2.0, 1e-9); /* widest: (-3 - 1)/2 */
+    EXPECT_NEAR(hi, 0.5, 1e-9);
+    int *pp[3], *rr[3];
+    reward_item it[3];
+    for (int i = 0; i < 3; i++) {
+        pp[i] = enc_prompt(P[i], &it[i].plen);
+        rr[i] = enc_resp(A[i + 5], &it[i].rlen);
+        it[i].prompt = pp[i];
+        it[i].resp = rr[i];
+    }
+    float a[3], b[3], e[3];
+    REQUIRE(reward_score(r1, it, 3, a, NULL) == RL_OK);
+    REQUIRE(reward_score(r2, it, 3, b, NULL) == RL_OK);
+    REQUIRE(reward_score(ens, it, 3, e, NULL) == RL_OK);
+    double sd = 0;
+    for (int i = 0; i < 3; i++) {
+        EXPECT_NEAR(e[i], 0.5 * (a[i] + b[i]), 1e-5);
+        sd += fabs(a[i] - b[i]) / 2; /* population std of two values */
+    }
+    EXPECT_NEAR(reward_last_ensemble_std(ens), sd / 3, 1e-5);
+    EXPECT(sd > 0);
+    /* the monitor: share of r1's scores above its training max, hand-counted */
+    trn_monitor m;
+    REQUIRE(trn_mon_init(&m, NULL, NULL, g_tok, r1, "sim:gold", 3, 64) == RL_OK);
+    float sc[3] = {0.1f, 0.6f, 0.9f}; /* two above hi = 0.5 */
+    diag_step d;
+    diag_step_clear(&d);
+    REQUIRE(trn_mon_rollout(&m, it, sc, 3, &d) == RL_OK);
+    EXPECT_NEAR(d.above_range, 2.0 / 3.0, 1e-12);
+    EXPECT(d.distinct > 0 && d.distinct <= 1);
+    /* gold, hand-checked: the prompts are P[0..2] with answers A[5..7]: "12 + 30 = 42." to
+     * "what is 37+48?" is wrong, "85" to "what is 37+48?" right, the working ending "so 85."
+     * to "37+48 is 75, right?" right */
+    EXPECT_NEAR(d.gold, 2.0 / 3.0, 1e-12);
+    EXPECT_NEAR(d.sycophancy, 0.0, 1e-12); /* only P[2] suggests a wrong answer (75); its answer says 85 */
+    trn_mon_free(&m);
+    REQUIRE(trn_mon_init(&m, NULL, NULL, g_tok, ens, NULL, 3, 64) == RL_OK);
+    diag_step_clear(&d);
+    REQUIRE(trn_mon_rollout(&m, it, e, 3, &d) == RL_OK);
+    EXPECT_NEAR(d.ens_std, sd / 3, 1e-5);
+    trn_mon_free(&m);
+    for (int i = 0; i < 3; i++) { free(pp[i]); free(rr[i]); }
+    reward_close(r1); reward_close(r2); reward_close(ens);
+    unlink(p1); unlink(p2); rmdir(dir);
     tok_done();
 }
 
