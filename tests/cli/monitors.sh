@@ -63,6 +63,18 @@ if [ "$best" -lt "$last" ]; then
   expect_true "OUT.best differs from the final OUT" sh -c "! '$RLHF_BUILD/tools/ckpt_cmp' --weights '$TMP/e.ckpt.best' '$TMP/e.ckpt' 2>/dev/null"
 fi
 
+# over-optimisation: the proxy pays for an 'e', the gold for its absence; the proxy rises, the gold
+# peaks and falls -> proxy_gold_divergence stops the run; OUT.best is the policy at the gold peak
+expect_exit 0 "$RLHF" ppo $A $E --steps 30 --gold 'regex:^[^e]*$' --early-stop --out "$TMP/o.ckpt" --log "$TMP/o.jsonl"
+expect_out "warning: \[proxy_gold_divergence\]"
+expect_out "early stop at step [0-9]+ \(KL [0-9.]+\): proxy_gold_divergence"
+expect_true "divergence: stop row with its reason" grep -q '"event":"early_stop".*"reason":"proxy_gold_divergence"' "$TMP/o.jsonl"
+ob=$(grep '"event":"best"' "$TMP/o.jsonl" | tail -n 1 | sed 's/.*"best_step":\([0-9]*\).*/\1/')
+os=$(grep '"event":"early_stop"' "$TMP/o.jsonl" | sed 's/.*"step":\([0-9]*\).*/\1/')
+expect_true "divergence: stopped ($os) before --steps 30, after the gold peak ($ob > 0)" test "$ob" -gt 0 -a "$os" -gt "$ob" -a "$os" -lt 30
+"$RLHF" ppo $A $E --steps "$ob" --out "$TMP/or.ckpt" || bad "rerun to step $ob"
+expect_true "divergence: OUT.best == the policy after $ob iterations" "$RLHF_BUILD/tools/ckpt_cmp" --weights "$TMP/o.ckpt.best" "$TMP/or.ckpt"
+
 # ---- --eval-prompts: greedy held-out answers graded by the gold before training and every K iterations ----
 printf 'what is 11+22?\nwhat is 35+47?\n19+19 is 28, right?\n' >"$TMP/ev.txt"
 expect_exit 0 "$RLHF" ppo $A $E --steps 16 --gold contains:e --eval-prompts "$TMP/ev.txt" --eval-every 2 --early-stop --patience 2 \
