@@ -187,7 +187,7 @@ typedef struct {
     int dist_debug;           /* under mpirun: every rank prints its local reward/KL sums to stderr */
     ppo_config c;
     /* live monitors (src/train/monitor.h, docs/diagnostics.md) */
-    diag_config diag;         /* thresholds; ppo_run_opts zeroed = set with diag_config_default first */
+    diag_config diag;         /* thresholds (diag_config_default, then change fields); left zeroed = the defaults */
     const char *gold_spec;    /* --gold: any reward spec (sim:gold, rm:heldout.ckpt) scored on every rollout; NULL = none */
     int early_stop;           /* --early-stop: keep OUT.best (best smoothed gold) and stop at over-optimisation (needs gold) */
     int patience;             /* --patience: also stop after this many gold measurements without a new best (0 = off) */

@@ -349,6 +349,7 @@ int ppo_run(const ppo_run_opts *o_in) {
     CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, o->resume), "cannot open the metrics log %s", o->log_path);
     /* ---- monitors (issue 8): rank 0 measures its own rollout; warnings go to stderr and the log ---- */
     diag_config dcfg = o->diag;
+    if (dcfg.patience < 1) diag_config_default(&dcfg); /* opts zeroed by a caller that never set thresholds */
     dcfg.print = root && dcfg.print;
     trn_monitor mon;
     CHECK(!o->early_stop || (o->gold_spec && o->gold_spec[0]), "--early-stop needs --gold (a gold or held-out reward to keep the best checkpoint by)");
