@@ -282,7 +282,7 @@ int cmd_demo(int argc, char **argv) {
         if (run_stage(ppo_runs[i].tag, "ppo", "--policy", policy, "--tokenizer", tokp, "--reward", ppo_runs[i].reward, "--aggregate",
                       ppo_runs[i].aggregate, "--prompts", prompts, "--out", o, "--steps", fmt("%d", rl_steps > 0 ? rl_steps : 1),
                       "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "5e-5", "--value-lr", "1e-3",
-                      "--log", r->log, "--threads", th, "--seed", sd, "--quiet", NULL)) {
+                      "--gold", "sim:gold", "--log", r->log, "--threads", th, "--seed", sd, "--quiet", NULL)) {
             snprintf(r->note, sizeof r->note, "rlhf ppo failed (see logs/%s.log)", ppo_runs[i].tag);
             r->log[0] = 0;
             continue;

@@ -163,6 +163,7 @@ int cmd_rm(int argc, char **argv) {
         {"eval-every", RL_FLAG_I64, &o.eval_every, "0", 0, 1e12, NULL, "held-out evaluation every K steps (0 = at the end)"},
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"norm-samples", RL_FLAG_INT, &o.norm_samples, "512", 1, 1e9, NULL, "training responses scored for reward.mean/std (normalisation)"},
+        {"warn-len-corr", RL_FLAG_FLOAT, &o.warn_len_corr, "0.6", 1e-6, 1, NULL, "monitor: warn when Pearson(response length, reward) on the held-out responses exceeds this (length bias)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
@@ -213,6 +214,8 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
         {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
+        {"warn-dpo-drop", RL_FLAG_FLOAT, &o.warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &o.warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
@@ -245,6 +248,8 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
         {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
+        {"warn-dpo-drop", RL_FLAG_FLOAT, &o.warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &o.warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };

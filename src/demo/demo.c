@@ -254,60 +254,32 @@ double demo_log_last(const char *path, const char *key) {
     return v;
 }
 
-typedef struct { diag_monitor *dm; int events; int64_t row; } warn_ctx;
-
-static double num(json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
+/* The trainers call the monitors live (src/train/monitor.h) and log each
+ * warning as a row {"event":"warning","monitor":NAME,"step":S,...}; the demo
+ * counts those rows and lists the distinct monitor names in order of first
+ * appearance (no replay: the thresholds are the trainers' own). */
+typedef struct { int events; char *names; int names_n, used; } warn_ctx;
 
 static rl_status warn_line(void *vc, json_t *o, long lineno) {
     (void)lineno;
     warn_ctx *c = vc;
     const char *ev = json_string_value(json_object_get(o, "event"));
-    if (ev && !strcmp(ev, "warning")) { c->events++; return RL_OK; }
-    double step = num(o, "step");
-    diag_step s;
-    diag_step_clear(&s);
-    s.kl = num(o, "kl");
-    if (isnan(s.kl)) s.kl = num(o, "val_kl_sampled");
-    s.proxy = num(o, "reward_mean");
-    s.entropy = num(o, "entropy");
-    s.length = num(o, "resp_len");
-    s.chosen_logp = num(o, "logp_chosen");
-    if (isnan(s.chosen_logp)) s.chosen_logp = num(o, "logp_desirable");
-    s.rejected_logp = num(o, "logp_rejected");
-    if (isnan(s.rejected_logp)) s.rejected_logp = num(o, "logp_undesirable");
-    if (isnan(s.kl) && isnan(s.proxy) && isnan(s.chosen_logp)) return RL_OK;
-    diag_update(c->dm, isnan(step) ? c->row : (int64_t)step, &s);
-    c->row++;
+    if (!ev || strcmp(ev, "warning")) return RL_OK;
+    c->events++;
+    const char *nm = json_string_value(json_object_get(o, "monitor"));
+    if (!nm || !c->names || strstr(c->names, nm)) return RL_OK;
+    int w = snprintf(c->names + c->used, (size_t)(c->names_n - c->used), "%s%s", c->used ? "," : "", nm);
+    if (w > 0 && c->used + w < c->names_n) c->used += w;
+    else c->names[c->used] = 0; /* no room: keep the names that fit */
     return RL_OK;
 }
 
 int demo_log_warnings(const char *path, char *names, int names_n) {
     if (names && names_n) names[0] = 0;
     if (!path || !path[0]) return 0;
-    diag_monitor *dm = malloc(sizeof *dm);
-    diag_config cfg;
-    diag_config_default(&cfg);
-    cfg.print = 0;
-    diag_init(dm, &cfg, NULL);
-    warn_ctx c = {dm, 0, 0};
-    int total = 0;
-    if (!each_json_line(path, warn_line, &c, 0)) {
-        total = dm->nwarnings_total + c.events;
-        int used = 0;
-        for (int i = 0; i < dm->nwarnings && names; i++) {
-            const char *nm = diag_name(dm->warnings[i].monitor);
-            if (strstr(names, nm)) continue;
-            int w = snprintf(names + used, (size_t)(names_n - used), "%s%s", used ? "," : "", nm);
-            if (w < 0 || used + w >= names_n) break;
-            used += w;
-        }
-        if (c.events && names && used + 12 < names_n) snprintf(names + used, (size_t)(names_n - used), "%strainer:%d", used ? "," : "", c.events);
-    }
-    free(dm);
-    return total;
+    warn_ctx c = {0, names_n > 0 ? names : NULL, names_n, 0};
+    if (each_json_line(path, warn_line, &c, 0)) return 0;
+    return c.events;
 }
 
 /* ---- table ------------------------------------------------------------------ */

@@ -48,12 +48,10 @@ int demo_log_series(const char *path, const char *xkey, const char *key, double 
 /* The last value of `key` in a JSONL log, or NAN. */
 double demo_log_last(const char *path, const char *key);
 
-/* Replays a trainer's metrics log through the monitors of src/diag (KL budget
- * and growth, entropy and length vs the first rows, DPO/KTO chosen and rejected
- * log-probs both falling) with the default thresholds, and counts the
- * {"event":"warning"} rows the trainer logged itself. Fills at most max_names
- * monitor names (comma-separated, into names of size names_n). Returns the
- * number of warnings (0 for a missing log). */
+/* Counts the {"event":"warning"} rows a trainer wrote into its own log while
+ * it trained (the live monitors, src/train/monitor.h) and fills names (size
+ * names_n) with the distinct monitor names, comma-separated, in order of first
+ * warning. Returns the number of warnings (0 for a missing log). */
 int demo_log_warnings(const char *path, char *names, int names_n);
 
 /* One row of the results table. */

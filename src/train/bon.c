@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bon.h"
+#include "monitor.h"
 #include "../dist/dist.h"
 #include "objectives.h"
 #include "ppo.h"
@@ -160,6 +161,21 @@ int bon_run(const bon_opts *o) {
     CHECK(rp && rl && score && items, "out of memory");
     fb_set sft;
     fb_set_init(&sft);
+    /* ---- monitors (issue 8): per block, on the chosen answers of this rank's blocks; rank 0 logs ---- */
+    rl_metrics met;
+    CHECK_OK(rl_metrics_open(&met, dist_is_root() ? o->log_path : NULL, 0), "cannot open the metrics log %s", o->log_path);
+    diag_config dcfg;
+    diag_config_default(&dcfg);
+    if (o->warn_kl_budget > 0) dcfg.kl_budget = o->warn_kl_budget;
+    dcfg.print = dist_is_root();
+    trn_monitor mon;
+    CHECK_OK(trn_mon_init(&mon, &dcfg, &met, tok, rw, dist_is_root() ? o->gold_spec : NULL, PB, Tp), "opening the gold reward '%s'",
+             o->gold_spec ? o->gold_spec : "");
+    reward_item *chosen = malloc(sizeof(reward_item) * PB);
+    float *chosen_s = malloc(sizeof(float) * PB);
+    CHECK(chosen && chosen_s, "out of memory");
+    double gold_sum = 0;
+    long gold_n = 0, block = 0;
     /* Data parallelism: prompt block k (PB prompts from p0 = k*PB) goes to rank
      * k % world. A block's seed depends only on p0, so every answer is the one
      * a single process would give; rank 0 prints them in prompt order. */
@@ -196,11 +212,43 @@ int bon_run(const bon_opts *o) {
             mean /= n;
             sums[0] += mean;
             sums[1] += s[b];
+            chosen[p] = items[r];
+            chosen_s[p] = s[b];
             char *text = text_of(tok, res->tokens + (size_t)r * res->cap, res->len[r]);
             if (world == 1) emit(o, pr.text[p0 + p], text, s[b], mean, &sft, &n_empty);
             else bon_put(&mine, text, s[b], mean);
             free(text);
         }
+        /* ---- monitors (issue 8) ---- */
+        if (dist_is_root()) {
+            diag_step ds;
+            diag_step_clear(&ds);
+            double pm = 0, cm = 0;
+            for (int r = 0; r < rows; r++) pm += score[r];
+            for (int p = 0; p < np; p++) cm += chosen_s[p];
+            ds.kl = obj_bon_kl(n);
+            ds.proxy = cm / np;
+            CHECK_OK(trn_mon_rollout(&mon, chosen, chosen_s, np, &ds), "monitors");
+            diag_update(&mon.dm, block, &ds);
+            if (isfinite(ds.gold)) { gold_sum += ds.gold * np; gold_n += np; }
+            rl_metrics_begin(&met);
+            rl_metrics_i(&met, "step", block);
+            rl_metrics_i(&met, "prompts", np);
+            rl_metrics_f(&met, "reward_best", cm / np);
+            rl_metrics_f(&met, "reward_mean", pm / rows);
+            rl_metrics_f(&met, "kl", ds.kl);
+            rl_metrics_f(&met, "resp_len", ds.length);
+            if (isfinite(ds.len_reward_corr)) rl_metrics_f(&met, "len_reward_corr", ds.len_reward_corr);
+            if (isfinite(ds.distinct)) rl_metrics_f(&met, "distinct3", ds.distinct);
+            if (isfinite(ds.above_range)) rl_metrics_f(&met, "reward_above_range", ds.above_range);
+            if (isfinite(ds.ens_std)) rl_metrics_f(&met, "ensemble_std", ds.ens_std);
+            if (isfinite(ds.gold)) rl_metrics_f(&met, "gold", ds.gold);
+            if (isfinite(ds.sycophancy)) rl_metrics_f(&met, "sycophancy", ds.sycophancy);
+            diag_metrics_fields(&mon.dm, &met);
+            rl_metrics_i(&met, "warnings", mon.dm.nwarnings_total);
+            rl_metrics_end(&met);
+        }
+        block++;
     }
     if (world > 1) {
         /* Rank 0 gathers every rank's records and emits them block by block in
@@ -249,6 +297,11 @@ int bon_run(const bon_opts *o) {
         rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d rows x %d ranks)%s%s", ntok, dt, ntok / (dt > 0 ? dt : 1e-9), R, world,
                 o->sft_out ? "; SFT set: " : "", o->sft_out ? o->sft_out : "");
     }
+    if (gold_n && rank == 0 && !o->quiet)
+        rl_info("gold of the chosen answers (%s): %.4f", reward_describe(mon.gold), gold_sum / gold_n);
+    trn_mon_free(&mon);
+    rl_metrics_close(&met);
+    free(chosen); free(chosen_s);
     fb_set_free(&sft);
     free(sums);
     free(rp); free(rl); free(score); free(items);

@@ -48,6 +48,7 @@
 #include "../model/sampler.h"
 #include "../optim/adamw.h"
 #include "../dist/dp.h"
+#include "../diag/diag.h"
 
 typedef enum { PPO_ALGO_PPO = 0, PPO_ALGO_RLOO = 1, PPO_ALGO_GRPO = 2 } ppo_algo;
 
@@ -190,6 +191,14 @@ typedef struct {
     int steps, save_every, resume, chat, quiet;
     int dist_debug;           /* under mpirun: every rank prints its local reward/KL sums to stderr */
     ppo_config c;
+    /* live monitors (src/train/monitor.h, docs/diagnostics.md) */
+    diag_config diag;         /* thresholds (diag_config_default, then change fields); left zeroed = the defaults */
+    const char *gold_spec;    /* --gold: any reward spec (sim:gold, rm:heldout.ckpt) scored on every rollout; NULL = none */
+    int early_stop;           /* --early-stop: keep OUT.best (best smoothed gold) and stop at over-optimisation (needs gold) */
+    int patience;             /* --patience: also stop after this many gold measurements without a new best (0 = off) */
+    const char *eval_prompts; /* --eval-prompts: held-out prompts answered greedily and scored by the gold (NULL = the
+                                 gold is measured on every rollout instead) */
+    int eval_every;           /* --eval-every K: with eval_prompts, before training and every K iterations */
 } ppo_run_opts;
 /* Loads everything, trains `steps` iterations (Ctrl-C: saves and returns),
  * writes <out> (policy + AdamW + KL state) and <out>.value. Fails fast (CHECK)

@@ -51,6 +51,7 @@ typedef struct {
     int micro;                 /* max rows (responses) per forward pass */
     int seq;
     double lr, min_lr_frac, weight_decay, grad_clip;
+    double warn_len_corr;  /* monitor: held-out Pearson(length, reward) threshold (0 = default 0.6) */
     long long warmup;
     double val_fraction;
     long long eval_every, ckpt_every;
