@@ -444,6 +444,86 @@ static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, co
     }
 }
 
+/* Epilogue of one output of matvec_h. */
+static inline void mv_store(float *y, float s, int mode) {
+    if (mode == OPS_MV_ADD) *y += s;
+    else if (mode == OPS_MV_GELU) *y = 0.5f * s * (1.0f + fast_tanhf(GELU_K * (s + 0.044715f * s * s * s)));
+    else *y = s;
+}
+
+#ifdef RL_F16C
+/* Sum of each of four vectors: {sum a, sum b, sum c, sum d}. */
+static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+#endif
+
+/* Batch-1 decoding is a stream over the weights, so this is written for
+ * bandwidth: four weight rows at a time share each load of the input, with two
+ * accumulators per row (eight independent FMA chains) and one horizontal sum per
+ * four outputs. The rows of a block are adjacent in memory, so the block is one
+ * sequential stream for the prefetcher. */
+static void matvec_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
+                     int lo, int hi, int mode) {
+    int o = lo;
+#ifdef RL_F16C
+    if (C % 16 == 0)
+        for (; o + 4 <= hi; o += 4) {
+            const uint16_t *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C;
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+                for (int c = 0; c < C; c += 16) {
+                    __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+#define RL_MV_ROW(wr, acc0, acc1)                                                                              \
+    acc0 = _mm256_fmadd_ps(x0, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((wr) + c))), acc0);     \
+    acc1 = _mm256_fmadd_ps(x1, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((wr) + c + 8))), acc1);
+                    RL_MV_ROW(w0, a0, a1) RL_MV_ROW(w1, b0, b1) RL_MV_ROW(w2, c0, c1) RL_MV_ROW(w3, d0, d1)
+#undef RL_MV_ROW
+                }
+                __m128 sum = hsum4(_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1), _mm256_add_ps(c0, c1), _mm256_add_ps(d0, d1));
+                if (bias) sum = _mm_add_ps(sum, _mm_loadu_ps(bias + o));
+                float r[4];
+                _mm_storeu_ps(r, sum);
+                float *y = out + (size_t)n * OC + o;
+                for (int j = 0; j < 4; j++) mv_store(y + j, r[j], mode);
+            }
+        }
+#endif
+    for (; o < hi; o++)
+        for (int n = 0; n < N; n++)
+            mv_store(out + (size_t)n * OC + o, dot_h(inp + (size_t)n * C, w + (size_t)o * C, C) + (bias ? bias[o] : 0.0f), mode);
+}
+
+/* Online softmax over the cached keys (one pass; the running sum and the output
+ * are rescaled when the maximum grows), dot products vectorised over the head. */
+static void attention_decode(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale) {
+    float mx = -INFINITY, sum = 0;
+    for (int i = 0; i < hs; i++) out[i] = 0;
+    for (int t = 0; t < n; t++) {
+        const float *kt = k + (size_t)t * ld, *vt = v + (size_t)t * ld;
+        float dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int i = 0; i < hs; i++) dot += q[i] * kt[i];
+        dot *= scale;
+        if (dot > mx) {
+            float r = fast_expf(mx - dot); /* 0 on the first key (mx = -inf clamps to e^-87) */
+            sum *= r;
+#pragma omp simd
+            for (int i = 0; i < hs; i++) out[i] *= r;
+            mx = dot;
+        }
+        float e = fast_expf(dot - mx);
+        sum += e;
+#pragma omp simd
+        for (int i = 0; i < hs; i++) out[i] += e * vt[i];
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int i = 0; i < hs; i++) out[i] *= inv;
+}
+
 static const ops_table fast_table = {
     "fast",
     encoder_forward, encoder_backward,
@@ -454,6 +534,7 @@ static const ops_table fast_table = {
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
     matmul_forward_h,
+    matvec_h, attention_decode,
 };
 
 /* ---- table lookup, threads, BLAS core -------------------------------------- */

@@ -134,6 +134,8 @@ typedef struct {
     int cache_B;
     float *dec_mem;   /* decoding scratch, owned */
     uint16_t *half;   /* (num_params) binary16 snapshot of params for decoding, owned; NULL = decode in fp32 */
+    float *dec_priv;  /* per-thread scratch of the fused half-precision step (gpt_decode.c), owned */
+    size_t dec_priv_n;
     /* state of the last forward */
     int B, T;
     const int *inputs;   /* (B, T) caller's, must stay valid until backward */
@@ -207,5 +209,15 @@ rl_status gpt_decode_half(gpt_model *m, int on);
  * (caller's buffer). Positions [0, pos) of rows 0..B-1 must have been fed before.
  * Uses the same ops (matmul, layernorm, gelu) as the training forward. */
 void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logits);
+/* gpt_cache_step with the half-precision snapshot (gpt_decode.c; gpt_cache_step
+ * calls it when m->half is set): all layers in ONE parallel region per step, each
+ * matmul's output channels split across the threads (ops matvec_h, with the
+ * residual add and GELU fused into it), attention over the cache split by
+ * (row, head) (ops attention_decode), LayerNorm recomputed by every thread
+ * instead of shared, and a spin-then-sleep barrier between the phases instead
+ * of a thread wake-up per op. Same math as the fp32 step on the rounded
+ * weights; results do not depend on the thread count. Allocates its per-thread
+ * scratch on first use for a (threads, B) (CHECK on out of memory). */
+void gpt_cache_step_half(gpt_model *m, const int *tokens, int B, int pos, float *logits);
 
 #endif

@@ -1,0 +1,192 @@
+/* gpt_decode.c — the fused half-precision KV-cache step (gpt_cache_step_half, see gpt.h).
+ *
+ * Why a separate step: decoding one token of `small` is ~12 M multiply-adds
+ * spread over 6*4+1 matmuls plus ~40 small ops. Going through the ops table one
+ * op at a time opens a parallel region per matmul, and with the passive wait
+ * policy rlhf runs under (cpu_fast.c) every region is a futex wake-up of the
+ * other thread: tens of microseconds each, about as long as the matmul itself.
+ * Here the threads enter one region per step and meet at a barrier that spins
+ * for a bounded time (a few microseconds is the usual wait when both threads
+ * run) before it sleeps on a futex (when the machine is busy and the partner
+ * was descheduled, so spinning would only steal its core).
+ *
+ * Phases of one layer (each thread t of nt; "|" is a barrier):
+ *   ln_t = LN1(x)  ->  qkv[:, its 3C slice]                                  |
+ *   for its (row, head) pairs: append k, v to the cache, attend -> atty     |
+ *   x[:, its C slice] += atty @ Wproj^T + b                                  |
+ *   ln_t = LN2(x)  ->  fchg[:, its 4C slice] = gelu(ln_t @ Wfc^T + b)         |
+ *   x[:, its C slice] += fchg @ Wfcproj^T + b                                |
+ * then ln_t = LNf(x) -> logits[:, its V slice]. Every thread computes the
+ * LayerNorms itself into its own buffer (C floats per row: cheaper than a
+ * barrier), and each output element is written by exactly one thread. */
+#include <limits.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "gpt.h"
+
+/* ---- barrier: spin, then sleep --------------------------------------------- */
+
+typedef struct {
+    atomic_int count;    /* threads arrived in this generation */
+    atomic_int gen;      /* bumped by the last thread to arrive */
+    atomic_int sleepers; /* threads in futex_wait (the last arriver wakes them only if > 0) */
+    int nt;
+    long spin_ns;
+} dec_barrier;
+
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void barrier_wait(dec_barrier *b) {
+    int g = atomic_load_explicit(&b->gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->nt - 1) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_store(&b->gen, g + 1); /* seq_cst: ordered before the sleepers check below */
+#ifdef __linux__
+        if (atomic_load(&b->sleepers)) syscall(SYS_futex, (int *)&b->gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#endif
+        return;
+    }
+    long t0 = 0;
+    for (int i = 1; atomic_load_explicit(&b->gen, memory_order_acquire) == g; i++) {
+        cpu_relax();
+        if ((i & 63) == 0) {
+            long t = now_ns();
+            if (!t0) t0 = t;
+            else if (t - t0 > b->spin_ns) break;
+        }
+    }
+#ifdef __linux__
+    /* sleepers is raised before gen is re-read (both seq_cst), so either the
+     * last arriver sees it and wakes us, or we see the new gen and return */
+    atomic_fetch_add(&b->sleepers, 1);
+    while (atomic_load(&b->gen) == g) syscall(SYS_futex, (int *)&b->gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+    atomic_fetch_sub(&b->sleepers, 1);
+#else
+    while (atomic_load_explicit(&b->gen, memory_order_acquire) == g) cpu_relax();
+#endif
+}
+
+/* [lo, hi) of n output channels for thread it of nt, in whole blocks of 4 (the
+ * matvec kernel's row block), so which kernel path computes an output channel
+ * does not depend on the thread count: results are the same for any nt. */
+static void split4(int n, int it, int nt, int *lo, int *hi) {
+    int nb = (n + 3) / 4, q = nb / nt, r = nb % nt;
+    int b0 = it * q + (it < r ? it : r), b1 = b0 + q + (it < r ? 1 : 0);
+    *lo = b0 * 4 < n ? b0 * 4 : n;
+    *hi = b1 * 4 < n ? b1 * 4 : n;
+}
+
+/* How long a thread spins at a barrier before it sleeps (RLHF_DECODE_SPIN_US,
+ * default 50 us: well above the usual skew between two running threads, well
+ * below a scheduler time slice). */
+static long spin_ns(void) {
+    const char *e = getenv("RLHF_DECODE_SPIN_US");
+    long us = e && *e ? atol(e) : 50;
+    return (us < 0 ? 0 : us > 100000 ? 100000 : us) * 1000L;
+}
+
+void gpt_cache_step_half(gpt_model *m, const int *tokens, int B, int pos, float *logits) {
+    CHECK(m->half, "gpt_cache_step_half without gpt_decode_half");
+    CHECK(m->kcache && B <= m->cache_B, "gpt_cache_step: plan the cache for %d sequences first", B);
+    int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V, maxT = m->cfg.maxT, hs = C / NH;
+    CHECK(pos >= 0 && pos < maxT, "position %d outside the context [0,%d)", pos, maxT);
+    const ops_table *op = m->ops;
+    const gpt_tensors *w = &m->w;
+    int nt = ops_threads() < 1 ? 1 : ops_threads();
+    /* shared scratch (gpt_cache_plan's dec_mem): x (B,C) | qkv (B,3C) | atty (B,C) | fchg (B,4C) */
+    float *x = m->dec_mem, *qkv = x + (size_t)B * C, *atty = qkv + (size_t)B * 3 * C, *fchg = atty + (size_t)B * C;
+    /* per thread: ln (B,C) | mean (B) | rstd (B) */
+    size_t per = (size_t)B * C + 2 * (size_t)B, need = per * nt;
+    if (m->dec_priv_n < need) {
+        free(m->dec_priv);
+        m->dec_priv = malloc(need * sizeof(float));
+        CHECK(m->dec_priv, "out of memory for the decoding scratch (%zu floats)", need);
+        m->dec_priv_n = need;
+    }
+    /* the half snapshot sits at the same offsets as the fp32 parameters; every
+     * weight matrix and the embeddings are read from it (the tied wte both ways),
+     * LayerNorm parameters and biases from the fp32 ones */
+    const uint16_t *H = m->half;
+#define HW(t) (H + ((t) - m->params))
+    for (int b = 0; b < B; b++) {
+        CHECK(tokens[b] >= 0 && tokens[b] < V, "token id %d outside [0,%d)", tokens[b], V);
+        const uint16_t *e = HW(w->wte + (size_t)tokens[b] * C), *p = HW(w->wpe + (size_t)pos * C);
+        for (int c = 0; c < C; c++) x[(size_t)b * C + c] = ops_f16_to_f32(e[c]) + ops_f16_to_f32(p[c]);
+    }
+    float scale = 1.0f / sqrtf((float)hs);
+    dec_barrier bar = {0, 0, 0, nt, spin_ns()};
+    float *priv = m->dec_priv;
+    size_t cstride = (size_t)m->cache_B * maxT * C;
+#pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+#ifdef _OPENMP
+        int it = omp_get_thread_num();
+        /* the runtime may give us fewer threads than asked (nested call, limits) */
+        if (omp_get_num_threads() != nt) {
+#pragma omp single
+            bar.nt = omp_get_num_threads();
+        }
+        int nth = bar.nt;
+#else
+        int it = 0, nth = 1;
+        bar.nt = 1;
+#endif
+        float *ln = priv + per * it, *mean = ln + (size_t)B * C, *rstd = mean + B;
+        int lo3, hi3, lo1, hi1, lo4, hi4, lov, hiv, loa, hia;
+        split4(3 * C, it, nth, &lo3, &hi3);
+        split4(C, it, nth, &lo1, &hi1);
+        split4(4 * C, it, nth, &lo4, &hi4);
+        split4(V, it, nth, &lov, &hiv);
+        {   /* (row, head) pairs: plain split, attention has no row blocks */
+            int n = B * NH, q = n / nth, r = n % nth;
+            loa = it * q + (it < r ? it : r);
+            hia = loa + q + (it < r ? 1 : 0);
+        }
+        for (int l = 0; l < L; l++) {
+            op->layernorm_forward(ln, mean, rstd, x, w->ln1w + l * C, w->ln1b + l * C, B, C);
+            op->matvec_h(qkv, ln, HW(w->qkvw + (size_t)l * 3 * C * C), w->qkvb + l * 3 * C, B, C, 3 * C, lo3, hi3, OPS_MV_SET);
+            barrier_wait(&bar);
+            float *kc = m->kcache + l * cstride, *vc = m->vcache + l * cstride;
+            for (int i = loa; i < hia; i++) {
+                int b = i / NH, h = i % NH;
+                const float *q = qkv + (size_t)b * 3 * C + h * hs;
+                float *k = kc + (size_t)b * maxT * C + h * hs, *v = vc + (size_t)b * maxT * C + h * hs;
+                memcpy(k + (size_t)pos * C, q + C, hs * sizeof(float));
+                memcpy(v + (size_t)pos * C, q + 2 * C, hs * sizeof(float));
+                op->attention_decode(atty + (size_t)b * C + h * hs, q, k, v, pos + 1, C, hs, scale);
+            }
+            barrier_wait(&bar);
+            op->matvec_h(x, atty, HW(w->attprojw + (size_t)l * C * C), w->attprojb + l * C, B, C, C, lo1, hi1, OPS_MV_ADD);
+            barrier_wait(&bar);
+            op->layernorm_forward(ln, mean, rstd, x, w->ln2w + l * C, w->ln2b + l * C, B, C);
+            op->matvec_h(fchg, ln, HW(w->fcw + (size_t)l * 4 * C * C), w->fcb + l * 4 * C, B, C, 4 * C, lo4, hi4, OPS_MV_GELU);
+            barrier_wait(&bar);
+            op->matvec_h(x, fchg, HW(w->fcprojw + (size_t)l * C * 4 * C), w->fcprojb + l * C, B, 4 * C, C, lo1, hi1, OPS_MV_ADD);
+            barrier_wait(&bar);
+        }
+        op->layernorm_forward(ln, mean, rstd, x, w->lnfw, w->lnfb, B, C);
+        op->matvec_h(logits, ln, HW(w->wte), NULL, B, C, V, lov, hiv, OPS_MV_SET);
+    }
+#undef HW
+}
