@@ -42,7 +42,7 @@ typedef struct {
     atomic_int gen;      /* bumped by the last thread to arrive */
     atomic_int sleepers; /* threads in futex_wait (the last arriver wakes them only if > 0) */
     int nt;
-    long spin_ns;
+    long spin_ns;        /* the most a waiter spins before it sleeps */
 } dec_barrier;
 
 static long now_ns(void) {
@@ -57,6 +57,10 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* the current spin budget in ns, shared by all decoders of the process (it
+ * measures the machine, not the model) */
+static atomic_long g_spin_ns = 50000;
+
 static void barrier_wait(dec_barrier *b) {
     int g = atomic_load_explicit(&b->gen, memory_order_acquire);
     if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->nt - 1) {
@@ -67,15 +71,26 @@ static void barrier_wait(dec_barrier *b) {
 #endif
         return;
     }
-    long t0 = 0;
+    long t0 = 0, budget = atomic_load_explicit(&g_spin_ns, memory_order_relaxed);
+    if (budget > b->spin_ns) budget = b->spin_ns;
     for (int i = 1; atomic_load_explicit(&b->gen, memory_order_acquire) == g; i++) {
         cpu_relax();
         if ((i & 63) == 0) {
             long t = now_ns();
             if (!t0) t0 = t;
-            else if (t - t0 > b->spin_ns) break;
+            else if (t - t0 > budget) break;
         }
     }
+    /* adapt the budget: a wait that ended while spinning doubles it (up to the
+     * maximum), one that had to sleep halves it. On a busy machine the partner
+     * is often descheduled, spinning would only take its core, and the budget
+     * falls to a few microseconds; on a quiet one it stays at the maximum. */
+    int spun_ok = atomic_load_explicit(&b->gen, memory_order_acquire) != g;
+    long nb = spun_ok ? budget * 2 : budget / 2;
+    nb = nb < 1000 ? 1000 : nb;
+    nb = nb > b->spin_ns ? b->spin_ns : nb;
+    if (nb != budget) atomic_store_explicit(&g_spin_ns, nb, memory_order_relaxed);
+    if (spun_ok) return;
 #ifdef __linux__
     /* sleepers is raised before gen is re-read (both seq_cst), so either the
      * last arriver sees it and wakes us, or we see the new gen and return */
@@ -97,9 +112,9 @@ static void split4(int n, int it, int nt, int *lo, int *hi) {
     *hi = b1 * 4 < n ? b1 * 4 : n;
 }
 
-/* How long a thread spins at a barrier before it sleeps (RLHF_DECODE_SPIN_US,
+/* The most a thread spins at a barrier before it sleeps (RLHF_DECODE_SPIN_US,
  * default 50 us: well above the usual skew between two running threads, well
- * below a scheduler time slice). */
+ * below a scheduler time slice; 0 = always sleep). */
 static long spin_ns(void) {
     const char *e = getenv("RLHF_DECODE_SPIN_US");
     long us = e && *e ? atol(e) : 50;
