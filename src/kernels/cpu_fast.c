@@ -501,6 +501,74 @@ static void matvec_h(float *out, const float *inp, const uint16_t *w, const floa
             mv_store(out + (size_t)n * OC + o, dot_h(inp + (size_t)n * C, w + (size_t)o * C, C) + (bias ? bias[o] : 0.0f), mode);
 }
 
+void ops_quantize_q8(int8_t *q, float *scale, const float *src, size_t n) {
+    for (size_t k = 0; k < n / OPS_Q8_BLOCK; k++) {
+        const float *x = src + k * OPS_Q8_BLOCK;
+        float amax = 0;
+        for (int i = 0; i < OPS_Q8_BLOCK; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+        scale[k] = s;
+        for (int i = 0; i < OPS_Q8_BLOCK; i++) {
+            float v = rintf(x[i] * inv);
+            q[k * OPS_Q8_BLOCK + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+    }
+}
+
+/* int8 blocks of 32: per row and block, the 32 products are summed in a
+ * vector (two short FMA chains), then scaled into the row's accumulator. Four
+ * rows share each input load; prefetch as in matvec_h. */
+static void matvec_q8(float *out, const float *inp, const int8_t *w, const float *ws, const float *bias, int N, int C,
+                      int OC, int lo, int hi, int mode) {
+    int o = lo, nb = C / OPS_Q8_BLOCK;
+#ifdef RL_F16C
+    for (; o + 4 <= hi; o += 4) {
+        const int8_t *w0 = w + (size_t)o * C;
+        const float *s0 = ws + (size_t)o * nb;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int k = 0; k < nb; k++) {
+                int c = k * OPS_Q8_BLOCK;
+                if (n == 0) { /* next block of 4 rows: 4C bytes, 128 per step */
+                    _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c + 64), _MM_HINT_T0);
+                }
+                __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+                __m256 x2 = _mm256_loadu_ps(x + c + 16), x3 = _mm256_loadu_ps(x + c + 24);
+                for (int r = 0; r < 4; r++) {
+                    const int8_t *wr = w0 + (size_t)r * C + c;
+#define RL_Q8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
+                    __m256 t0 = _mm256_mul_ps(x0, RL_Q8(wr)), t1 = _mm256_mul_ps(x1, RL_Q8(wr + 8));
+                    t0 = _mm256_fmadd_ps(x2, RL_Q8(wr + 16), t0);
+                    t1 = _mm256_fmadd_ps(x3, RL_Q8(wr + 24), t1);
+#undef RL_Q8
+                    acc[r] = _mm256_fmadd_ps(_mm256_add_ps(t0, t1), _mm256_broadcast_ss(s0 + (size_t)r * nb + k), acc[r]);
+                }
+            }
+            __m128 sum = hsum4(acc[0], acc[1], acc[2], acc[3]);
+            if (bias) sum = _mm_add_ps(sum, _mm_loadu_ps(bias + o));
+            float r4[4];
+            _mm_storeu_ps(r4, sum);
+            float *y = out + (size_t)n * OC + o;
+            for (int j = 0; j < 4; j++) mv_store(y + j, r4[j], mode);
+        }
+    }
+#endif
+    for (; o < hi; o++)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            const int8_t *wr = w + (size_t)o * C;
+            float s = 0;
+            for (int k = 0; k < nb; k++) {
+                float bs = 0;
+                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) bs += x[c] * wr[c];
+                s += bs * ws[(size_t)o * nb + k];
+            }
+            mv_store(out + (size_t)n * OC + o, s + (bias ? bias[o] : 0.0f), mode);
+        }
+}
+
 /* Online softmax over the cached keys (one pass; the running sum and the output
  * are rescaled when the maximum grows), dot products vectorised over the head. */
 static void attention_decode(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale) {
@@ -539,7 +607,7 @@ static const ops_table fast_table = {
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
     matmul_forward_h,
-    matvec_h, attention_decode,
+    matvec_h, matvec_q8, attention_decode,
 };
 
 /* ---- table lookup, threads, BLAS core -------------------------------------- */

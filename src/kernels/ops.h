@@ -96,6 +96,11 @@ typedef struct ops_table {
      * out (N,OC); inp (N,C); w (OC,C) binary16; float32 products and sums. */
     void (*matvec_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
                      int lo, int hi, int mode);
+    /* The same with int8 weights (gpt_decode_int8): w (OC,C) int8 in blocks of
+     * OPS_Q8_BLOCK along C (C must be a multiple of it), ws (OC, C/OPS_Q8_BLOCK)
+     * the float scale of each block: weight = w * ws[block]. */
+    void (*matvec_q8)(float *out, const float *inp, const int8_t *w, const float *ws, const float *bias, int N, int C,
+                      int OC, int lo, int hi, int mode);
     /* Attention of one query over a KV cache (one row, one head):
      * out (hs) = sum_t softmax_t(scale * q.k_t) v_t over t = 0..n-1; q (hs);
      * k_t = k + t*ld, v_t = v + t*ld (hs floats each). */
@@ -103,12 +108,18 @@ typedef struct ops_table {
 } ops_table;
 
 enum { OPS_MV_SET = 0, OPS_MV_ADD = 1, OPS_MV_GELU = 2 };
+#define OPS_Q8_BLOCK 32
 
 /* IEEE binary16 <-> float32 (round to nearest even; inf/NaN kept; overflow -> inf). */
 uint16_t ops_f32_to_f16(float f);
 float ops_f16_to_f32(uint16_t h);
 /* Converts n floats to halves (vectorised where the CPU has F16C). */
 void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
+/* Symmetric int8 quantisation in blocks of OPS_Q8_BLOCK (n a multiple of it):
+ * scale[k] = max |src| of block k / 127, q = round(src / scale) in [-127, 127]
+ * (all 0 with scale 0 for an all-zero block). Relative error per weight <= 1/254
+ * of its block's largest magnitude. */
+void ops_quantize_q8(int8_t *q, float *scale, const float *src, size_t n);
 
 /* "ref" or "fast"; NULL for an unknown name. The tables are static: never freed. */
 const ops_table *ops_get(const char *name);

@@ -1,4 +1,5 @@
-/* gpt_decode.c — the fused half-precision KV-cache step (gpt_cache_step_half, see gpt.h).
+/* gpt_decode.c — the fused low-precision KV-cache step (gpt_cache_step_lowp, see gpt.h)
+ * for half-precision and int8 weight snapshots, and the int8 snapshot itself.
  *
  * Why a separate step: decoding one token of `small` is ~12 M multiply-adds
  * spread over 6*4+1 matmuls plus ~40 small ops. Going through the ops table one
@@ -121,8 +122,42 @@ static long spin_ns(void) {
     return (us < 0 ? 0 : us > 100000 ? 100000 : us) * 1000L;
 }
 
-void gpt_cache_step_half(gpt_model *m, const int *tokens, int B, int pos, float *logits) {
-    CHECK(m->half, "gpt_cache_step_half without gpt_decode_half");
+/* One snapshot weight, as a float. */
+static inline float snap_get(const gpt_model *m, size_t i) {
+    return m->half ? ops_f16_to_f32(m->half[i]) : m->q8[i] * m->q8_scale[i / OPS_Q8_BLOCK];
+}
+
+/* Output channels [lo, hi) of  out (N,OC) (mode) inp (N,C) @ W^T + bias, where W is
+ * the snapshot of the fp32 weight matrix at wf. */
+static void mv(const gpt_model *m, float *out, const float *inp, const float *wf, const float *bias, int N, int C, int OC,
+               int lo, int hi, int mode) {
+    size_t off = (size_t)(wf - m->params);
+    if (m->half) m->ops->matvec_h(out, inp, m->half + off, bias, N, C, OC, lo, hi, mode);
+    else m->ops->matvec_q8(out, inp, m->q8 + off, m->q8_scale + off / OPS_Q8_BLOCK, bias, N, C, OC, lo, hi, mode);
+}
+
+rl_status gpt_decode_int8(gpt_model *m, int on) {
+    if (!on) {
+        free(m->q8); free(m->q8_scale);
+        m->q8 = NULL; m->q8_scale = NULL;
+        return RL_OK;
+    }
+    if (m->cfg.C % OPS_Q8_BLOCK)
+        return rl_fail(RL_EUNSUPPORTED, "int8 decoding needs a width C that is a multiple of %d (this model: %d)", OPS_Q8_BLOCK, m->cfg.C);
+    /* every tensor is a whole number of rows of C (or 4C) floats, so the blocks
+     * of the flat array never straddle two rows; the last partial block (the
+     * scalar head's bias) is never used for decoding and is left out */
+    size_t n = m->num_params / OPS_Q8_BLOCK * OPS_Q8_BLOCK;
+    if (!m->q8) m->q8 = malloc(n);
+    if (!m->q8_scale) m->q8_scale = malloc(n / OPS_Q8_BLOCK * sizeof(float));
+    if (!m->q8 || !m->q8_scale) { gpt_decode_int8(m, 0); return rl_fail(RL_ENOMEM, "cannot allocate the int8 weights"); }
+    if (m->half) gpt_decode_half(m, 0);
+    ops_quantize_q8(m->q8, m->q8_scale, m->params, n);
+    return RL_OK;
+}
+
+void gpt_cache_step_lowp(gpt_model *m, const int *tokens, int B, int pos, float *logits) {
+    CHECK(m->half || m->q8, "gpt_cache_step_lowp without gpt_decode_half or gpt_decode_int8");
     CHECK(m->kcache && B <= m->cache_B, "gpt_cache_step: plan the cache for %d sequences first", B);
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V, maxT = m->cfg.maxT, hs = C / NH;
     CHECK(pos >= 0 && pos < maxT, "position %d outside the context [0,%d)", pos, maxT);
@@ -139,15 +174,13 @@ void gpt_cache_step_half(gpt_model *m, const int *tokens, int B, int pos, float 
         CHECK(m->dec_priv, "out of memory for the decoding scratch (%zu floats)", need);
         m->dec_priv_n = need;
     }
-    /* the half snapshot sits at the same offsets as the fp32 parameters; every
-     * weight matrix and the embeddings are read from it (the tied wte both ways),
+    /* the snapshot sits at the same offsets as the fp32 parameters; every weight
+     * matrix and the embeddings are read from it (the tied wte both ways),
      * LayerNorm parameters and biases from the fp32 ones */
-    const uint16_t *H = m->half;
-#define HW(t) (H + ((t) - m->params))
     for (int b = 0; b < B; b++) {
         CHECK(tokens[b] >= 0 && tokens[b] < V, "token id %d outside [0,%d)", tokens[b], V);
-        const uint16_t *e = HW(w->wte + (size_t)tokens[b] * C), *p = HW(w->wpe + (size_t)pos * C);
-        for (int c = 0; c < C; c++) x[(size_t)b * C + c] = ops_f16_to_f32(e[c]) + ops_f16_to_f32(p[c]);
+        size_t e = (size_t)(w->wte - m->params) + (size_t)tokens[b] * C, p = (size_t)(w->wpe - m->params) + (size_t)pos * C;
+        for (int c = 0; c < C; c++) x[(size_t)b * C + c] = snap_get(m, e + c) + snap_get(m, p + c);
     }
     float scale = 1.0f / sqrtf((float)hs);
     dec_barrier bar = {0, 0, 0, nt, spin_ns()};
@@ -180,7 +213,7 @@ void gpt_cache_step_half(gpt_model *m, const int *tokens, int B, int pos, float 
         }
         for (int l = 0; l < L; l++) {
             op->layernorm_forward(ln, mean, rstd, x, w->ln1w + l * C, w->ln1b + l * C, B, C);
-            op->matvec_h(qkv, ln, HW(w->qkvw + (size_t)l * 3 * C * C), w->qkvb + l * 3 * C, B, C, 3 * C, lo3, hi3, OPS_MV_SET);
+            mv(m, qkv, ln, (w->qkvw + (size_t)l * 3 * C * C), w->qkvb + l * 3 * C, B, C, 3 * C, lo3, hi3, OPS_MV_SET);
             barrier_wait(&bar);
             float *kc = m->kcache + l * cstride, *vc = m->vcache + l * cstride;
             for (int i = loa; i < hia; i++) {
@@ -192,16 +225,15 @@ void gpt_cache_step_half(gpt_model *m, const int *tokens, int B, int pos, float 
                 op->attention_decode(atty + (size_t)b * C + h * hs, q, k, v, pos + 1, C, hs, scale);
             }
             barrier_wait(&bar);
-            op->matvec_h(x, atty, HW(w->attprojw + (size_t)l * C * C), w->attprojb + l * C, B, C, C, lo1, hi1, OPS_MV_ADD);
+            mv(m, x, atty, (w->attprojw + (size_t)l * C * C), w->attprojb + l * C, B, C, C, lo1, hi1, OPS_MV_ADD);
             barrier_wait(&bar);
             op->layernorm_forward(ln, mean, rstd, x, w->ln2w + l * C, w->ln2b + l * C, B, C);
-            op->matvec_h(fchg, ln, HW(w->fcw + (size_t)l * 4 * C * C), w->fcb + l * 4 * C, B, C, 4 * C, lo4, hi4, OPS_MV_GELU);
+            mv(m, fchg, ln, (w->fcw + (size_t)l * 4 * C * C), w->fcb + l * 4 * C, B, C, 4 * C, lo4, hi4, OPS_MV_GELU);
             barrier_wait(&bar);
-            op->matvec_h(x, fchg, HW(w->fcprojw + (size_t)l * C * 4 * C), w->fcprojb + l * C, B, 4 * C, C, lo1, hi1, OPS_MV_ADD);
+            mv(m, x, fchg, (w->fcprojw + (size_t)l * C * 4 * C), w->fcprojb + l * C, B, 4 * C, C, lo1, hi1, OPS_MV_ADD);
             barrier_wait(&bar);
         }
         op->layernorm_forward(ln, mean, rstd, x, w->lnfw, w->lnfb, B, C);
-        op->matvec_h(logits, ln, HW(w->wte), NULL, B, C, V, lov, hiv, OPS_MV_SET);
+        mv(m, logits, ln, w->wte, NULL, B, C, V, lov, hiv, OPS_MV_SET);
     }
-#undef HW
 }

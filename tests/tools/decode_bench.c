@@ -1,6 +1,6 @@
 /* decode_bench — speed of KV-cache sampling alone (no checkpoint, no tokenizer):
  *
- *   build/tools/decode_bench CONFIG half|fp32 [B] [tokens] [threads] [reps]
+ *   build/tools/decode_bench CONFIG fp32|half|int8 [B] [tokens] [threads] [reps]
  *
  * A randomly initialised GPT (CONFIG tiny|small|gpt2, V=4096, maxT=256, the
  * shapes bench/train.sh samples from) generates `tokens` tokens (default 200)
@@ -24,7 +24,7 @@ static double cpu_s(void) {
 }
 
 int main(int argc, char **argv) {
-    CHECK(argc >= 3, "usage: decode_bench tiny|small|gpt2 half|fp32 [B] [tokens] [threads] [reps]");
+    CHECK(argc >= 3, "usage: decode_bench tiny|small|gpt2 fp32|half|int8 [B] [tokens] [threads] [reps]");
     int B = argc > 3 ? atoi(argv[3]) : 1, ntok = argc > 4 ? atoi(argv[4]) : 200;
     int threads = argc > 5 ? atoi(argv[5]) : 2, reps = argc > 6 ? atoi(argv[6]) : 3;
     CHECK(B >= 1 && ntok >= 1 && ntok < 250 && reps >= 1, "bad B / tokens (< 250) / reps");
@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
     gpt_model m;
     CHECK_OK(gpt_init(&m, &cfg, 1, 1, NULL, 7), "init");
     if (!strcmp(argv[2], "half")) CHECK_OK(gpt_decode_half(&m, 1), "half");
-    else CHECK(!strcmp(argv[2], "fp32"), "precision must be half or fp32");
+    else if (!strcmp(argv[2], "int8")) CHECK_OK(gpt_decode_int8(&m, 1), "int8");
+    else CHECK(!strcmp(argv[2], "fp32"), "precision must be fp32, half or int8");
     int prompt[2] = {1, 2};
     const int **pr = malloc(sizeof(int *) * B);
     int *pl = malloc(sizeof(int) * B);

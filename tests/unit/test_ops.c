@@ -399,4 +399,46 @@ TEST(attention_decode_matches_softmax) {
         }
 }
 
+/* int8 blocks: quantisation error within half a step of each block's scale,
+ * matvec_q8 fast == ref (4-row blocks and the row tail, all epilogues), and
+ * equal to a float matmul on the dequantised weights. */
+TEST(matvec_int8_blocks) {
+    rl_rng_seed(&rng, 13);
+    int N = 2, C = 64, OC = 23, nb = C / OPS_Q8_BLOCK;
+    float *x = randn((size_t)N * C, 1), *w = randn((size_t)OC * C, 0.3f), *b = randn(OC, 1);
+    w[5] = 3.0f; /* an outlier only coarsens its own block */
+    int8_t *q = malloc((size_t)OC * C);
+    float *s = malloc(sizeof(float) * OC * nb), *deq = malloc(sizeof(float) * OC * C);
+    ops_quantize_q8(q, s, w, (size_t)OC * C);
+    int bad = 0;
+    for (int i = 0; i < OC * C; i++) {
+        deq[i] = q[i] * s[i / OPS_Q8_BLOCK];
+        bad += fabsf(deq[i] - w[i]) > 0.5f * s[i / OPS_Q8_BLOCK] * 1.0001f || q[i] < -127;
+    }
+    EXPECT_MSG(bad == 0, "%d weights off by more than half a quantisation step", bad);
+    EXPECT(s[0] > 3.0f / 127 * 0.999f && s[1] < 2.0f / 127);
+    float *full = zeros((size_t)N * OC);
+    ops_get("ref")->matmul_forward(full, x, deq, b, N, C, OC);
+    for (int mode = 0; mode < 3; mode++) {
+        float *o1 = randn((size_t)N * OC, 1), *o2 = zeros((size_t)N * OC);
+        memcpy(o2, o1, sizeof(float) * N * OC);
+        float *base = zeros((size_t)N * OC);
+        memcpy(base, o1, sizeof(float) * N * OC);
+        ops_get("ref")->matvec_q8(o1, x, q, s, b, N, C, OC, 2, 23, mode);
+        ops_get("fast")->matvec_q8(o2, x, q, s, b, N, C, OC, 2, 23, mode);
+        EXPECT_MSG(maxdiff(o2, o1, (size_t)N * OC) < 1e-5, "mode %d: fast vs ref %g", mode, maxdiff(o2, o1, (size_t)N * OC));
+        int wrong = 0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                size_t i = (size_t)n * OC + o;
+                double y = full[i], want = o < 2 ? base[i] : mode == 0 ? y : mode == 1 ? base[i] + y
+                                                  : 0.5 * y * (1 + tanh(0.7978845608028654 * (y + 0.044715 * y * y * y)));
+                wrong += fabs(o1[i] - want) > 1e-4 * (1 + fabs(want));
+            }
+        EXPECT_MSG(wrong == 0, "mode %d: %d outputs differ from the dequantised matmul", mode, wrong);
+        free(o1); free(o2); free(base);
+    }
+    free(x); free(w); free(b); free(q); free(s); free(deq); free(full);
+}
+
 TEST_MAIN()
