@@ -569,28 +569,66 @@ static void matvec_q8(float *out, const float *inp, const int8_t *w, const float
         }
 }
 
-/* Online softmax over the cached keys (one pass; the running sum and the output
- * are rescaled when the maximum grows), dot products vectorised over the head. */
+/* Online softmax over the cached keys in chunks of 16: the chunk's scores
+ * (four keys at a time, so four independent FMA chains instead of one long
+ * one), one rescale of the running sum and output per chunk whose maximum
+ * exceeds the running one, the chunk's exps in one vector loop, then the
+ * weighted values four keys at a time. */
+#define ATT_DEC_CHUNK 16
 static void attention_decode(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale) {
-    float mx = -INFINITY, sum = 0;
+    float mx = -INFINITY, sum = 0, sc[ATT_DEC_CHUNK];
     for (int i = 0; i < hs; i++) out[i] = 0;
-    for (int t = 0; t < n; t++) {
-        const float *kt = k + (size_t)t * ld, *vt = v + (size_t)t * ld;
-        float dot = 0;
+    for (int t0 = 0; t0 < n; t0 += ATT_DEC_CHUNK) {
+        int nc = n - t0 < ATT_DEC_CHUNK ? n - t0 : ATT_DEC_CHUNK, j = 0;
+        const float *kc = k + (size_t)t0 * ld, *vc = v + (size_t)t0 * ld;
+#ifdef RL_F16C
+        if (hs % 8 == 0)
+            for (; j + 4 <= nc; j += 4) {
+                const float *k0 = kc + (size_t)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                for (int i = 0; i < hs; i += 8) {
+                    __m256 qv = _mm256_loadu_ps(q + i);
+                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+                }
+                _mm_storeu_ps(sc + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+            }
+#endif
+        for (; j < nc; j++) {
+            const float *kt = kc + (size_t)j * ld;
+            float dot = 0;
 #pragma omp simd reduction(+ : dot)
-        for (int i = 0; i < hs; i++) dot += q[i] * kt[i];
-        dot *= scale;
-        if (dot > mx) {
-            float r = fast_expf(mx - dot); /* 0 on the first key (mx = -inf clamps to e^-87) */
+            for (int i = 0; i < hs; i++) dot += q[i] * kt[i];
+            sc[j] = dot * scale;
+        }
+        float cmx = sc[0];
+        for (j = 1; j < nc; j++) cmx = sc[j] > cmx ? sc[j] : cmx;
+        if (cmx > mx) {
+            float r = fast_expf(mx - cmx); /* 0 on the first chunk (mx = -inf clamps to e^-87, times 0) */
             sum *= r;
 #pragma omp simd
             for (int i = 0; i < hs; i++) out[i] *= r;
-            mx = dot;
+            mx = cmx;
         }
-        float e = fast_expf(dot - mx);
-        sum += e;
+        float cs = 0;
+#pragma omp simd reduction(+ : cs)
+        for (j = 0; j < nc; j++) { sc[j] = fast_expf(sc[j] - mx); cs += sc[j]; }
+        sum += cs;
+        j = 0;
+        for (; j + 4 <= nc; j += 4) {
+            const float *v0 = vc + (size_t)j * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
+            float p0 = sc[j], p1 = sc[j + 1], p2 = sc[j + 2], p3 = sc[j + 3];
 #pragma omp simd
-        for (int i = 0; i < hs; i++) out[i] += e * vt[i];
+            for (int i = 0; i < hs; i++) out[i] += p0 * v0[i] + p1 * v1[i] + p2 * v2[i] + p3 * v3[i];
+        }
+        for (; j < nc; j++) {
+            const float *vt = vc + (size_t)j * ld;
+            float p = sc[j];
+#pragma omp simd
+            for (int i = 0; i < hs; i++) out[i] += p * vt[i];
+        }
     }
     float inv = 1.0f / sum;
 #pragma omp simd
