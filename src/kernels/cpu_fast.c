@@ -504,29 +504,36 @@ static void matvec_h(float *out, const float *inp, const uint16_t *w, const floa
 void ops_quantize_q8(int8_t *q, float *scale, const float *src, size_t n) {
     for (size_t k = 0; k < n / OPS_Q8_BLOCK; k++) {
         const float *x = src + k * OPS_Q8_BLOCK;
+        int8_t *qk = q + k * OPS_Q8_BLOCK;
         float amax = 0;
+#pragma omp simd reduction(max : amax)
         for (int i = 0; i < OPS_Q8_BLOCK; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
-        float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
-        scale[k] = s;
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        scale[k] = amax / 127.0f;
+#pragma omp simd
         for (int i = 0; i < OPS_Q8_BLOCK; i++) {
-            float v = rintf(x[i] * inv);
-            q[k * OPS_Q8_BLOCK + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            float v = nearbyintf(x[i] * inv); /* |v| <= 127 up to rounding of inv: clamp */
+            qk[i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
         }
     }
 }
 
-/* int8 blocks of 32: per row and block, the 32 products are summed in a
- * vector (two short FMA chains), then scaled into the row's accumulator. Four
- * rows share each input load; prefetch as in matvec_h. */
-static void matvec_q8(float *out, const float *inp, const int8_t *w, const float *ws, const float *bias, int N, int C,
-                      int OC, int lo, int hi, int mode) {
+/* int8 x int8 in blocks of 32 (the AVX2 idiom: |x| (unsigned) times w with x's
+ * sign, pairs summed to int16 by maddubs (at most 2*127*127, no overflow),
+ * then to int32 by madd); each block's int32 sum (exact in float: < 2^24) is
+ * scaled by ws*xs into a float accumulator. Four rows share each input block;
+ * prefetch as in matvec_h. */
+static void matvec_q8(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode) {
     int o = lo, nb = C / OPS_Q8_BLOCK;
 #ifdef RL_F16C
+    const __m256i ones = _mm256_set1_epi16(1);
     for (; o + 4 <= hi; o += 4) {
         const int8_t *w0 = w + (size_t)o * C;
         const float *s0 = ws + (size_t)o * nb;
         for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C;
+            const int8_t *x = xq + (size_t)n * C;
+            const float *xsn = xs + (size_t)n * nb;
             __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
             for (int k = 0; k < nb; k++) {
                 int c = k * OPS_Q8_BLOCK;
@@ -534,16 +541,11 @@ static void matvec_q8(float *out, const float *inp, const int8_t *w, const float
                     _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c), _MM_HINT_T0);
                     _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c + 64), _MM_HINT_T0);
                 }
-                __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
-                __m256 x2 = _mm256_loadu_ps(x + c + 16), x3 = _mm256_loadu_ps(x + c + 24);
+                __m256i xb = _mm256_loadu_si256((const __m256i *)(x + c)), ax = _mm256_sign_epi8(xb, xb);
                 for (int r = 0; r < 4; r++) {
-                    const int8_t *wr = w0 + (size_t)r * C + c;
-#define RL_Q8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
-                    __m256 t0 = _mm256_mul_ps(x0, RL_Q8(wr)), t1 = _mm256_mul_ps(x1, RL_Q8(wr + 8));
-                    t0 = _mm256_fmadd_ps(x2, RL_Q8(wr + 16), t0);
-                    t1 = _mm256_fmadd_ps(x3, RL_Q8(wr + 24), t1);
-#undef RL_Q8
-                    acc[r] = _mm256_fmadd_ps(_mm256_add_ps(t0, t1), _mm256_broadcast_ss(s0 + (size_t)r * nb + k), acc[r]);
+                    __m256i wb = _mm256_loadu_si256((const __m256i *)(w0 + (size_t)r * C + c));
+                    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(wb, xb)), ones);
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s0[(size_t)r * nb + k] * xsn[k]), acc[r]);
                 }
             }
             __m128 sum = hsum4(acc[0], acc[1], acc[2], acc[3]);
@@ -557,13 +559,12 @@ static void matvec_q8(float *out, const float *inp, const int8_t *w, const float
 #endif
     for (; o < hi; o++)
         for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C;
-            const int8_t *wr = w + (size_t)o * C;
+            const int8_t *x = xq + (size_t)n * C, *wr = w + (size_t)o * C;
             float s = 0;
             for (int k = 0; k < nb; k++) {
-                float bs = 0;
-                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) bs += x[c] * wr[c];
-                s += bs * ws[(size_t)o * nb + k];
+                int dot = 0;
+                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) dot += x[c] * wr[c];
+                s += (float)dot * (ws[(size_t)o * nb + k] * xs[(size_t)n * nb + k]);
             }
             mv_store(out + (size_t)n * OC + o, s + (bias ? bias[o] : 0.0f), mode);
         }

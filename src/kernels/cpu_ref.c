@@ -264,16 +264,16 @@ static void matvec_h(float *out, const float *inp, const uint16_t *w, const floa
         }
 }
 
-static void matvec_q8(float *out, const float *inp, const int8_t *w, const float *ws, const float *bias, int N, int C,
-                      int OC, int lo, int hi, int mode) {
+static void matvec_q8(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode) {
     int nb = C / OPS_Q8_BLOCK;
     for (int n = 0; n < N; n++)
         for (int o = lo; o < hi; o++) {
             double s = bias ? bias[o] : 0.0;
             for (int k = 0; k < nb; k++) {
-                double bs = 0;
-                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) bs += (double)inp[(size_t)n * C + c] * w[(size_t)o * C + c];
-                s += bs * ws[(size_t)o * nb + k];
+                long dot = 0;
+                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) dot += (long)xq[(size_t)n * C + c] * w[(size_t)o * C + c];
+                s += (double)dot * ws[(size_t)o * nb + k] * xs[(size_t)n * nb + k];
             }
             float *y = out + (size_t)n * OC + o;
             if (mode == OPS_MV_ADD) *y += (float)s;

@@ -96,11 +96,13 @@ typedef struct ops_table {
      * out (N,OC); inp (N,C); w (OC,C) binary16; float32 products and sums. */
     void (*matvec_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
                      int lo, int hi, int mode);
-    /* The same with int8 weights (gpt_decode_int8): w (OC,C) int8 in blocks of
-     * OPS_Q8_BLOCK along C (C must be a multiple of it), ws (OC, C/OPS_Q8_BLOCK)
-     * the float scale of each block: weight = w * ws[block]. */
-    void (*matvec_q8)(float *out, const float *inp, const int8_t *w, const float *ws, const float *bias, int N, int C,
-                      int OC, int lo, int hi, int mode);
+    /* The same with int8 weights AND int8 inputs (gpt_decode_int8), both in blocks
+     * of OPS_Q8_BLOCK along C (C must be a multiple of it), as ops_quantize_q8
+     * makes them: xq (N,C) int8 with scales xs (N, C/OPS_Q8_BLOCK); w (OC,C) int8
+     * with scales ws (OC, C/OPS_Q8_BLOCK). y = sum over blocks k of
+     * (integer dot of block k) * ws[o,k] * xs[n,k], + bias. */
+    void (*matvec_q8)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode);
     /* Attention of one query over a KV cache (one row, one head):
      * out (hs) = sum_t softmax_t(scale * q.k_t) v_t over t = 0..n-1; q (hs);
      * k_t = k + t*ld, v_t = v + t*ld (hs floats each). */

@@ -128,12 +128,16 @@ static inline float snap_get(const gpt_model *m, size_t i) {
 }
 
 /* Output channels [lo, hi) of  out (N,OC) (mode) inp (N,C) @ W^T + bias, where W is
- * the snapshot of the fp32 weight matrix at wf. */
-static void mv(const gpt_model *m, float *out, const float *inp, const float *wf, const float *bias, int N, int C, int OC,
-               int lo, int hi, int mode) {
+ * the snapshot of the fp32 weight matrix at wf. With int8 weights the input is
+ * quantised the same way first (into the calling thread's xq (N,C), xs (N,C/32)),
+ * so the products are integer dot products: each thread quantises the whole
+ * input itself (N*C values, against its share of N*C*OC products). */
+static void mv(const gpt_model *m, int8_t *xq, float *xs, float *out, const float *inp, const float *wf, const float *bias,
+               int N, int C, int OC, int lo, int hi, int mode) {
     size_t off = (size_t)(wf - m->params);
-    if (m->half) m->ops->matvec_h(out, inp, m->half + off, bias, N, C, OC, lo, hi, mode);
-    else m->ops->matvec_q8(out, inp, m->q8 + off, m->q8_scale + off / OPS_Q8_BLOCK, bias, N, C, OC, lo, hi, mode);
+    if (m->half) { m->ops->matvec_h(out, inp, m->half + off, bias, N, C, OC, lo, hi, mode); return; }
+    ops_quantize_q8(xq, xs, inp, (size_t)N * C);
+    m->ops->matvec_q8(out, xq, xs, m->q8 + off, m->q8_scale + off / OPS_Q8_BLOCK, bias, N, C, OC, lo, hi, mode);
 }
 
 rl_status gpt_decode_int8(gpt_model *m, int on) {
@@ -166,8 +170,8 @@ void gpt_cache_step_lowp(gpt_model *m, const int *tokens, int B, int pos, float 
     int nt = ops_threads() < 1 ? 1 : ops_threads();
     /* shared scratch (gpt_cache_plan's dec_mem): x (B,C) | qkv (B,3C) | atty (B,C) | fchg (B,4C) */
     float *x = m->dec_mem, *qkv = x + (size_t)B * C, *atty = qkv + (size_t)B * 3 * C, *fchg = atty + (size_t)B * C;
-    /* per thread: ln (B,C) | mean (B) | rstd (B) */
-    size_t per = (size_t)B * C + 2 * (size_t)B, need = per * nt;
+    /* per thread: ln (B,C) | mean (B) | rstd (B) | xs (B,4C/32) | xq (B,4C) int8 (in B*C floats) */
+    size_t per = (size_t)B * C + 2 * (size_t)B + (size_t)B * 4 * C / OPS_Q8_BLOCK + (size_t)B * C, need = per * nt;
     if (m->dec_priv_n < need) {
         free(m->dec_priv);
         m->dec_priv = malloc(need * sizeof(float));
@@ -200,7 +204,8 @@ void gpt_cache_step_lowp(gpt_model *m, const int *tokens, int B, int pos, float 
         int it = 0, nth = 1;
         bar.nt = 1;
 #endif
-        float *ln = priv + per * it, *mean = ln + (size_t)B * C, *rstd = mean + B;
+        float *ln = priv + per * it, *mean = ln + (size_t)B * C, *rstd = mean + B, *xs = rstd + B;
+        int8_t *xq = (int8_t *)(xs + (size_t)B * 4 * C / OPS_Q8_BLOCK);
         int lo3, hi3, lo1, hi1, lo4, hi4, lov, hiv, loa, hia;
         split4(3 * C, it, nth, &lo3, &hi3);
         split4(C, it, nth, &lo1, &hi1);
@@ -213,7 +218,7 @@ void gpt_cache_step_lowp(gpt_model *m, const int *tokens, int B, int pos, float 
         }
         for (int l = 0; l < L; l++) {
             op->layernorm_forward(ln, mean, rstd, x, w->ln1w + l * C, w->ln1b + l * C, B, C);
-            mv(m, qkv, ln, (w->qkvw + (size_t)l * 3 * C * C), w->qkvb + l * 3 * C, B, C, 3 * C, lo3, hi3, OPS_MV_SET);
+            mv(m, xq, xs, qkv, ln, (w->qkvw + (size_t)l * 3 * C * C), w->qkvb + l * 3 * C, B, C, 3 * C, lo3, hi3, OPS_MV_SET);
             barrier_wait(&bar);
             float *kc = m->kcache + l * cstride, *vc = m->vcache + l * cstride;
             for (int i = loa; i < hia; i++) {
@@ -225,15 +230,15 @@ void gpt_cache_step_lowp(gpt_model *m, const int *tokens, int B, int pos, float 
                 op->attention_decode(atty + (size_t)b * C + h * hs, q, k, v, pos + 1, C, hs, scale);
             }
             barrier_wait(&bar);
-            mv(m, x, atty, (w->attprojw + (size_t)l * C * C), w->attprojb + l * C, B, C, C, lo1, hi1, OPS_MV_ADD);
+            mv(m, xq, xs, x, atty, (w->attprojw + (size_t)l * C * C), w->attprojb + l * C, B, C, C, lo1, hi1, OPS_MV_ADD);
             barrier_wait(&bar);
             op->layernorm_forward(ln, mean, rstd, x, w->ln2w + l * C, w->ln2b + l * C, B, C);
-            mv(m, fchg, ln, (w->fcw + (size_t)l * 4 * C * C), w->fcb + l * 4 * C, B, C, 4 * C, lo4, hi4, OPS_MV_GELU);
+            mv(m, xq, xs, fchg, ln, (w->fcw + (size_t)l * 4 * C * C), w->fcb + l * 4 * C, B, C, 4 * C, lo4, hi4, OPS_MV_GELU);
             barrier_wait(&bar);
-            mv(m, x, fchg, (w->fcprojw + (size_t)l * C * 4 * C), w->fcprojb + l * C, B, 4 * C, C, lo1, hi1, OPS_MV_ADD);
+            mv(m, xq, xs, x, fchg, (w->fcprojw + (size_t)l * C * 4 * C), w->fcprojb + l * C, B, 4 * C, C, lo1, hi1, OPS_MV_ADD);
             barrier_wait(&bar);
         }
         op->layernorm_forward(ln, mean, rstd, x, w->lnfw, w->lnfb, B, C);
-        mv(m, logits, ln, w->wte, NULL, B, C, V, lov, hiv, OPS_MV_SET);
+        mv(m, xq, xs, logits, ln, w->wte, NULL, B, C, V, lov, hiv, OPS_MV_SET);
     }
 }

@@ -399,33 +399,41 @@ TEST(attention_decode_matches_softmax) {
         }
 }
 
-/* int8 blocks: quantisation error within half a step of each block's scale,
- * matvec_q8 fast == ref (4-row blocks and the row tail, all epilogues), and
- * equal to a float matmul on the dequantised weights. */
+/* int8 blocks: quantisation error within half a step of each block's scale;
+ * matvec_q8 (int8 weights x int8 inputs) fast == ref (4-row blocks and the row
+ * tail, all epilogues) and equal to a float matmul of the dequantised inputs
+ * and weights: the integer dot products lose nothing beyond the quantisation. */
 TEST(matvec_int8_blocks) {
     rl_rng_seed(&rng, 13);
     int N = 2, C = 64, OC = 23, nb = C / OPS_Q8_BLOCK;
     float *x = randn((size_t)N * C, 1), *w = randn((size_t)OC * C, 0.3f), *b = randn(OC, 1);
     w[5] = 3.0f; /* an outlier only coarsens its own block */
-    int8_t *q = malloc((size_t)OC * C);
+    x[40] = -4.0f;
+    int8_t *q = malloc((size_t)OC * C), *xq = malloc((size_t)N * C);
     float *s = malloc(sizeof(float) * OC * nb), *deq = malloc(sizeof(float) * OC * C);
+    float *xs = malloc(sizeof(float) * N * nb), *xdeq = malloc(sizeof(float) * N * C);
     ops_quantize_q8(q, s, w, (size_t)OC * C);
+    ops_quantize_q8(xq, xs, x, (size_t)N * C);
     int bad = 0;
     for (int i = 0; i < OC * C; i++) {
         deq[i] = q[i] * s[i / OPS_Q8_BLOCK];
         bad += fabsf(deq[i] - w[i]) > 0.5f * s[i / OPS_Q8_BLOCK] * 1.0001f || q[i] < -127;
     }
-    EXPECT_MSG(bad == 0, "%d weights off by more than half a quantisation step", bad);
-    EXPECT(s[0] > 3.0f / 127 * 0.999f && s[1] < 2.0f / 127);
+    for (int i = 0; i < N * C; i++) {
+        xdeq[i] = xq[i] * xs[i / OPS_Q8_BLOCK];
+        bad += fabsf(xdeq[i] - x[i]) > 0.5f * xs[i / OPS_Q8_BLOCK] * 1.0001f;
+    }
+    EXPECT_MSG(bad == 0, "%d values off by more than half a quantisation step", bad);
+    EXPECT(s[0] > 3.0f / 127 * 0.999f && s[1] < 2.0f / 127 && xq[40] == -127);
     float *full = zeros((size_t)N * OC);
-    ops_get("ref")->matmul_forward(full, x, deq, b, N, C, OC);
+    ops_get("ref")->matmul_forward(full, xdeq, deq, b, N, C, OC);
     for (int mode = 0; mode < 3; mode++) {
         float *o1 = randn((size_t)N * OC, 1), *o2 = zeros((size_t)N * OC);
         memcpy(o2, o1, sizeof(float) * N * OC);
         float *base = zeros((size_t)N * OC);
         memcpy(base, o1, sizeof(float) * N * OC);
-        ops_get("ref")->matvec_q8(o1, x, q, s, b, N, C, OC, 2, 23, mode);
-        ops_get("fast")->matvec_q8(o2, x, q, s, b, N, C, OC, 2, 23, mode);
+        ops_get("ref")->matvec_q8(o1, xq, xs, q, s, b, N, C, OC, 2, 23, mode);
+        ops_get("fast")->matvec_q8(o2, xq, xs, q, s, b, N, C, OC, 2, 23, mode);
         EXPECT_MSG(maxdiff(o2, o1, (size_t)N * OC) < 1e-5, "mode %d: fast vs ref %g", mode, maxdiff(o2, o1, (size_t)N * OC));
         int wrong = 0;
         for (int n = 0; n < N; n++)
@@ -438,7 +446,7 @@ TEST(matvec_int8_blocks) {
         EXPECT_MSG(wrong == 0, "mode %d: %d outputs differ from the dequantised matmul", mode, wrong);
         free(o1); free(o2); free(base);
     }
-    free(x); free(w); free(b); free(q); free(s); free(deq); free(full);
+    free(x); free(w); free(b); free(q); free(s); free(deq); free(full); free(xq); free(xs); free(xdeq);
 }
 
 TEST_MAIN()
