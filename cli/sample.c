@@ -54,8 +54,8 @@ int cmd_sample(int argc, char **argv) {
         {"n", RL_FLAG_INT, &n, "1", 1, 4096, NULL, "samples, decoded together as one batch"},
         {"json", RL_FLAG_BOOL, &json, "0", 0, 0, NULL, "print one JSON object per sample (text, tokens, logprobs) instead of text"},
         {"precision", RL_FLAG_ENUM, &precision, "half", 0, 0, "half|fp32|int8",
-         "decoding weights: half (binary16, logits within ~1e-3 of fp32), fp32 (log-probs exactly as training computes them), "
-         "int8 (blocks of 32, half half's memory traffic, logits within ~1e-2); see docs/performance.md"},
+         "decoding weights: half (binary16, log-probs within ~1e-3 of fp32), fp32 (log-probs exactly as training computes them), "
+         "int8 (blocks of 32, half of half's memory traffic, log-probs within ~3e-2); see docs/performance.md"},
         {"half", RL_FLAG_BOOL, &half, "0", 0, 0, NULL, "same as --precision half (the default; kept for old scripts)"},
         {"no-stop", RL_FLAG_BOOL, &no_stop, "0", 0, 0, NULL, "keep going past <|end|> and the separator (benchmarks)"},
         {"no-bos", RL_FLAG_BOOL, &no_bos, "0", 0, 0, NULL, "do not start the prompt with the document separator token"},

@@ -206,8 +206,9 @@ rl_status gpt_cache_plan(gpt_model *m, int B);
 rl_status gpt_decode_half(gpt_model *m, int on);
 /* int8 decoding (gpt_decode.c): on = 1 takes a snapshot of the weights quantised
  * to int8 in blocks of 32 along C with one float scale each (ops_quantize_q8):
- * a quarter of the fp32 memory traffic per token. Logits differ from fp32 by
- * ~1e-2 (more than half precision's ~1e-3): for sampling and serving, never for
+ * a quarter of the fp32 memory traffic per token; the inputs of every matmul are
+ * quantised the same way (integer dot products). Log-probs differ from fp32's by
+ * up to ~3e-2 (half precision: ~1e-3): for sampling and serving, never for
  * log-probs that training uses. Replaces a half snapshot (and gpt_decode_half
  * replaces this one). Needs C % 32 == 0 (RL_EUNSUPPORTED); RL_ENOMEM. on = 0 frees it. */
 rl_status gpt_decode_int8(gpt_model *m, int on);

@@ -13,14 +13,56 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 #include "../../src/model/gpt.h"
 #include "../../src/model/sampler.h"
 #include "../../src/base/log.h"
+#include "../../src/base/rng.h"
+#include "../../src/model/checkpoint.h"
 
 static double cpu_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void log_softmax(float *x, int V) {
+    double mx = x[0], s = 0;
+    for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+    for (int v = 0; v < V; v++) s += exp(x[v] - mx);
+    for (int v = 0; v < V; v++) x[v] = (float)(x[v] - mx - log(s));
+}
+
+static int diff(gpt_model *m, int B, int ntok) {
+    int V = m->cfg.V;
+    if (ntok > m->cfg.maxT) ntok = m->cfg.maxT;
+    CHECK_OK(gpt_cache_plan(m, B), "plan");
+    float *ref = malloc(sizeof(float) * (size_t)ntok * B * V), *lg = malloc(sizeof(float) * (size_t)B * V);
+    int *tok = malloc(sizeof(int) * (size_t)ntok * B);
+    rl_rng r;
+    rl_rng_seed(&r, 3);
+    for (int i = 0; i < ntok * B; i++) tok[i] = (int)rl_rng_below(&r, V);
+    const char *names[3] = {"fp32", "half", "int8"};
+    for (int p = 0; p < 3; p++) {
+        if (p == 1) CHECK_OK(gpt_decode_half(m, 1), "half");
+        if (p == 2) CHECK_OK(gpt_decode_int8(m, 1), "int8");
+        double dp = 0, big = 0;
+        for (int t = 0; t < ntok; t++) {
+            float *out = p == 0 ? ref + (size_t)t * B * V : lg;
+            gpt_cache_step(m, tok + (size_t)t * B, B, t, out);
+            for (int b = 0; b < B; b++) {
+                float *o = out + (size_t)b * V, *f = ref + ((size_t)t * B + b) * V;
+                if (p == 0) { for (int v = 0; v < V; v++) big = fmax(big, fabs(o[v])); log_softmax(o, V); continue; }
+                log_softmax(o, V);
+                for (int v = 0; v < V; v++) dp = fmax(dp, fabs(o[v] - f[v]));
+            }
+        }
+        if (p == 0) printf("fp32: largest |logit| %.3g over %d positions x %d rows\n", big, ntok, B);
+        else printf("%s: max |log-softmax - fp32's| = %.3g\n", names[p], dp);
+    }
+    free(ref); free(lg); free(tok);
+    gpt_free(m);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -30,11 +72,15 @@ int main(int argc, char **argv) {
     CHECK(B >= 1 && ntok >= 1 && ntok < 250 && reps >= 1, "bad B / tokens (< 250) / reps");
     ops_set_threads(threads);
     gpt_config cfg = {0};
-    CHECK_OK(gpt_config_named(&cfg, argv[1]), "config");
-    cfg.V = 4096;
-    cfg.maxT = 256;
     gpt_model m;
-    CHECK_OK(gpt_init(&m, &cfg, 1, 1, NULL, 7), "init");
+    if (gpt_config_named(&cfg, argv[1]) == RL_OK) {
+        cfg.V = 4096;
+        cfg.maxT = 256;
+        CHECK_OK(gpt_init(&m, &cfg, 1, 1, NULL, 7), "init");
+    } else {
+        CHECK_OK(ckpt_load(argv[1], &m, 1, 1, NULL, NULL, 0, 0, 0, 0, 0, NULL), "load %s", argv[1]);
+    }
+    if (!strcmp(argv[2], "diff")) return diff(&m, B, ntok);
     if (!strcmp(argv[2], "half")) CHECK_OK(gpt_decode_half(&m, 1), "half");
     else if (!strcmp(argv[2], "int8")) CHECK_OK(gpt_decode_int8(&m, 1), "int8");
     else CHECK(!strcmp(argv[2], "fp32"), "precision must be fp32, half or int8");
