@@ -444,6 +444,198 @@ static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, co
     }
 }
 
+/* Epilogue of one output of matvec_h. */
+static inline void mv_store(float *y, float s, int mode) {
+    if (mode == OPS_MV_ADD) *y += s;
+    else if (mode == OPS_MV_GELU) *y = 0.5f * s * (1.0f + fast_tanhf(GELU_K * (s + 0.044715f * s * s * s)));
+    else *y = s;
+}
+
+#ifdef RL_F16C
+/* Sum of each of four vectors: {sum a, sum b, sum c, sum d}. */
+static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+#endif
+
+/* Batch-1 decoding is a stream over the weights, so this is written for
+ * bandwidth: four weight rows at a time share each load of the input, with two
+ * accumulators per row (eight independent FMA chains) and one horizontal sum per
+ * four outputs. Four interleaved row streams defeat the hardware prefetcher
+ * when the weights come from DRAM (measured: half the bandwidth of one row at a
+ * time), so the loop prefetches the next block itself. */
+static void matvec_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
+                     int lo, int hi, int mode) {
+    int o = lo;
+#ifdef RL_F16C
+    if (C % 16 == 0)
+        for (; o + 4 <= hi; o += 4) {
+            const uint16_t *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C;
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+                for (int c = 0; c < C; c += 16) {
+                    __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+                    if (n == 0) { /* the next block of 4 rows (8C bytes), 128 bytes per step: one stream ahead */
+                        _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c + 32), _MM_HINT_T0);
+                    }
+#define RL_MV_ROW(wr, acc0, acc1)                                                                              \
+    acc0 = _mm256_fmadd_ps(x0, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((wr) + c))), acc0);     \
+    acc1 = _mm256_fmadd_ps(x1, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((wr) + c + 8))), acc1);
+                    RL_MV_ROW(w0, a0, a1) RL_MV_ROW(w1, b0, b1) RL_MV_ROW(w2, c0, c1) RL_MV_ROW(w3, d0, d1)
+#undef RL_MV_ROW
+                }
+                __m128 sum = hsum4(_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1), _mm256_add_ps(c0, c1), _mm256_add_ps(d0, d1));
+                if (bias) sum = _mm_add_ps(sum, _mm_loadu_ps(bias + o));
+                float r[4];
+                _mm_storeu_ps(r, sum);
+                float *y = out + (size_t)n * OC + o;
+                for (int j = 0; j < 4; j++) mv_store(y + j, r[j], mode);
+            }
+        }
+#endif
+    for (; o < hi; o++)
+        for (int n = 0; n < N; n++)
+            mv_store(out + (size_t)n * OC + o, dot_h(inp + (size_t)n * C, w + (size_t)o * C, C) + (bias ? bias[o] : 0.0f), mode);
+}
+
+void ops_quantize_q8(int8_t *q, float *scale, const float *src, size_t n) {
+    for (size_t k = 0; k < n / OPS_Q8_BLOCK; k++) {
+        const float *x = src + k * OPS_Q8_BLOCK;
+        int8_t *qk = q + k * OPS_Q8_BLOCK;
+        float amax = 0;
+#pragma omp simd reduction(max : amax)
+        for (int i = 0; i < OPS_Q8_BLOCK; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        scale[k] = amax / 127.0f;
+#pragma omp simd
+        for (int i = 0; i < OPS_Q8_BLOCK; i++) {
+            float v = nearbyintf(x[i] * inv); /* |v| <= 127 up to rounding of inv: clamp */
+            qk[i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+        }
+    }
+}
+
+/* int8 x int8 in blocks of 32 (the AVX2 idiom: |x| (unsigned) times w with x's
+ * sign, pairs summed to int16 by maddubs (at most 2*127*127, no overflow),
+ * then to int32 by madd); each block's int32 sum (exact in float: < 2^24) is
+ * scaled by ws*xs into a float accumulator. Four rows share each input block;
+ * prefetch as in matvec_h. */
+static void matvec_q8(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode) {
+    int o = lo, nb = C / OPS_Q8_BLOCK;
+#ifdef RL_F16C
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (; o + 4 <= hi; o += 4) {
+        const int8_t *w0 = w + (size_t)o * C;
+        const float *s0 = ws + (size_t)o * nb;
+        for (int n = 0; n < N; n++) {
+            const int8_t *x = xq + (size_t)n * C;
+            const float *xsn = xs + (size_t)n * nb;
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int k = 0; k < nb; k++) {
+                int c = k * OPS_Q8_BLOCK;
+                if (n == 0) { /* next block of 4 rows: 4C bytes, 128 per step */
+                    _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(w0 + 4 * (size_t)C + 4 * c + 64), _MM_HINT_T0);
+                }
+                __m256i xb = _mm256_loadu_si256((const __m256i *)(x + c)), ax = _mm256_sign_epi8(xb, xb);
+                for (int r = 0; r < 4; r++) {
+                    __m256i wb = _mm256_loadu_si256((const __m256i *)(w0 + (size_t)r * C + c));
+                    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(wb, xb)), ones);
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s0[(size_t)r * nb + k] * xsn[k]), acc[r]);
+                }
+            }
+            __m128 sum = hsum4(acc[0], acc[1], acc[2], acc[3]);
+            if (bias) sum = _mm_add_ps(sum, _mm_loadu_ps(bias + o));
+            float r4[4];
+            _mm_storeu_ps(r4, sum);
+            float *y = out + (size_t)n * OC + o;
+            for (int j = 0; j < 4; j++) mv_store(y + j, r4[j], mode);
+        }
+    }
+#endif
+    for (; o < hi; o++)
+        for (int n = 0; n < N; n++) {
+            const int8_t *x = xq + (size_t)n * C, *wr = w + (size_t)o * C;
+            float s = 0;
+            for (int k = 0; k < nb; k++) {
+                int dot = 0;
+                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) dot += x[c] * wr[c];
+                s += (float)dot * (ws[(size_t)o * nb + k] * xs[(size_t)n * nb + k]);
+            }
+            mv_store(out + (size_t)n * OC + o, s + (bias ? bias[o] : 0.0f), mode);
+        }
+}
+
+/* Online softmax over the cached keys in chunks of 16: the chunk's scores
+ * (four keys at a time, so four independent FMA chains instead of one long
+ * one), one rescale of the running sum and output per chunk whose maximum
+ * exceeds the running one, the chunk's exps in one vector loop, then the
+ * weighted values four keys at a time. */
+#define ATT_DEC_CHUNK 16
+static void attention_decode(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale) {
+    float mx = -INFINITY, sum = 0, sc[ATT_DEC_CHUNK];
+    for (int i = 0; i < hs; i++) out[i] = 0;
+    for (int t0 = 0; t0 < n; t0 += ATT_DEC_CHUNK) {
+        int nc = n - t0 < ATT_DEC_CHUNK ? n - t0 : ATT_DEC_CHUNK, j = 0;
+        const float *kc = k + (size_t)t0 * ld, *vc = v + (size_t)t0 * ld;
+#ifdef RL_F16C
+        if (hs % 8 == 0)
+            for (; j + 4 <= nc; j += 4) {
+                const float *k0 = kc + (size_t)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                for (int i = 0; i < hs; i += 8) {
+                    __m256 qv = _mm256_loadu_ps(q + i);
+                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+                }
+                _mm_storeu_ps(sc + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+            }
+#endif
+        for (; j < nc; j++) {
+            const float *kt = kc + (size_t)j * ld;
+            float dot = 0;
+#pragma omp simd reduction(+ : dot)
+            for (int i = 0; i < hs; i++) dot += q[i] * kt[i];
+            sc[j] = dot * scale;
+        }
+        float cmx = sc[0];
+        for (j = 1; j < nc; j++) cmx = sc[j] > cmx ? sc[j] : cmx;
+        if (cmx > mx) {
+            float r = fast_expf(mx - cmx); /* 0 on the first chunk (mx = -inf clamps to e^-87, times 0) */
+            sum *= r;
+#pragma omp simd
+            for (int i = 0; i < hs; i++) out[i] *= r;
+            mx = cmx;
+        }
+        float cs = 0;
+#pragma omp simd reduction(+ : cs)
+        for (j = 0; j < nc; j++) { sc[j] = fast_expf(sc[j] - mx); cs += sc[j]; }
+        sum += cs;
+        j = 0;
+        for (; j + 4 <= nc; j += 4) {
+            const float *v0 = vc + (size_t)j * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
+            float p0 = sc[j], p1 = sc[j + 1], p2 = sc[j + 2], p3 = sc[j + 3];
+#pragma omp simd
+            for (int i = 0; i < hs; i++) out[i] += p0 * v0[i] + p1 * v1[i] + p2 * v2[i] + p3 * v3[i];
+        }
+        for (; j < nc; j++) {
+            const float *vt = vc + (size_t)j * ld;
+            float p = sc[j];
+#pragma omp simd
+            for (int i = 0; i < hs; i++) out[i] += p * vt[i];
+        }
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int i = 0; i < hs; i++) out[i] *= inv;
+}
+
 static const ops_table fast_table = {
     "fast",
     encoder_forward, encoder_backward,
@@ -454,6 +646,7 @@ static const ops_table fast_table = {
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
     matmul_forward_h,
+    matvec_h, matvec_q8, attention_decode,
 };
 
 /* ---- table lookup, threads, BLAS core -------------------------------------- */

@@ -251,6 +251,58 @@ static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, co
         }
 }
 
+static void matvec_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
+                     int lo, int hi, int mode) {
+    for (int n = 0; n < N; n++)
+        for (int o = lo; o < hi; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)inp[(size_t)n * C + c] * ops_f16_to_f32(w[(size_t)o * C + c]);
+            float *y = out + (size_t)n * OC + o;
+            if (mode == OPS_MV_ADD) *y += (float)s;
+            else if (mode == OPS_MV_GELU) gelu_forward(y, &(float){(float)s}, 1);
+            else *y = (float)s;
+        }
+}
+
+static void matvec_q8(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode) {
+    int nb = C / OPS_Q8_BLOCK;
+    for (int n = 0; n < N; n++)
+        for (int o = lo; o < hi; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int k = 0; k < nb; k++) {
+                long dot = 0;
+                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) dot += (long)xq[(size_t)n * C + c] * w[(size_t)o * C + c];
+                s += (double)dot * ws[(size_t)o * nb + k] * xs[(size_t)n * nb + k];
+            }
+            float *y = out + (size_t)n * OC + o;
+            if (mode == OPS_MV_ADD) *y += (float)s;
+            else if (mode == OPS_MV_GELU) gelu_forward(y, &(float){(float)s}, 1);
+            else *y = (float)s;
+        }
+}
+
+static void attention_decode(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale) {
+    double mx = -INFINITY, sum = 0;
+    for (int t = 0; t < n; t++) {
+        double d = 0;
+        for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+        if (d * scale > mx) mx = d * scale;
+    }
+    for (int i = 0; i < hs; i++) out[i] = 0;
+    for (int t = 0; t < n; t++) {
+        double d = 0;
+        for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+        sum += exp(d * scale - mx);
+    }
+    for (int t = 0; t < n; t++) {
+        double d = 0;
+        for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+        double p = exp(d * scale - mx) / sum;
+        for (int i = 0; i < hs; i++) out[i] += (float)(p * v[(size_t)t * ld + i]);
+    }
+}
+
 static const ops_table ref_table = {
     "ref",
     encoder_forward, encoder_backward,
@@ -261,6 +313,7 @@ static const ops_table ref_table = {
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
     matmul_forward_h,
+    matvec_h, matvec_q8, attention_decode,
 };
 
 const ops_table *ops_ref_table(void) { return &ref_table; }

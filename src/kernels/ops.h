@@ -84,13 +84,44 @@ typedef struct ops_table {
      * out (N,OC) = inp (N,C) @ w(OC,C)^T + bias (OC, may be NULL); w holds IEEE
      * binary16 values, products and sums in float32. */
     void (*matmul_forward_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC);
+
+    /* The fused half-precision decoding step (gpt_cache_step with gpt_decode_half on)
+     * runs all layers inside one parallel region and splits each matmul's output
+     * channels across its threads itself, so these two run on the calling thread.
+     *
+     * One block [lo, hi) of output channels of a half-weight matmul, with its epilogue:
+     * for n < N, o in [lo, hi):  y = inp[n,:] . w[o,:] + bias[o] (bias may be NULL), then
+     *   mode OPS_MV_SET: out[n,o] = y;  OPS_MV_ADD: out[n,o] += y (the residual add);
+     *   mode OPS_MV_GELU: out[n,o] = gelu(y) (as gelu_forward).
+     * out (N,OC); inp (N,C); w (OC,C) binary16; float32 products and sums. */
+    void (*matvec_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
+                     int lo, int hi, int mode);
+    /* The same with int8 weights AND int8 inputs (gpt_decode_int8), both in blocks
+     * of OPS_Q8_BLOCK along C (C must be a multiple of it), as ops_quantize_q8
+     * makes them: xq (N,C) int8 with scales xs (N, C/OPS_Q8_BLOCK); w (OC,C) int8
+     * with scales ws (OC, C/OPS_Q8_BLOCK). y = sum over blocks k of
+     * (integer dot of block k) * ws[o,k] * xs[n,k], + bias. */
+    void (*matvec_q8)(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode);
+    /* Attention of one query over a KV cache (one row, one head):
+     * out (hs) = sum_t softmax_t(scale * q.k_t) v_t over t = 0..n-1; q (hs);
+     * k_t = k + t*ld, v_t = v + t*ld (hs floats each). */
+    void (*attention_decode)(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale);
 } ops_table;
+
+enum { OPS_MV_SET = 0, OPS_MV_ADD = 1, OPS_MV_GELU = 2 };
+#define OPS_Q8_BLOCK 32
 
 /* IEEE binary16 <-> float32 (round to nearest even; inf/NaN kept; overflow -> inf). */
 uint16_t ops_f32_to_f16(float f);
 float ops_f16_to_f32(uint16_t h);
 /* Converts n floats to halves (vectorised where the CPU has F16C). */
 void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
+/* Symmetric int8 quantisation in blocks of OPS_Q8_BLOCK (n a multiple of it):
+ * scale[k] = max |src| of block k / 127, q = round(src / scale) in [-127, 127]
+ * (all 0 with scale 0 for an all-zero block). Relative error per weight <= 1/254
+ * of its block's largest magnitude. */
+void ops_quantize_q8(int8_t *q, float *scale, const float *src, size_t n);
 
 /* "ref" or "fast"; NULL for an unknown name. The tables are static: never freed. */
 const ops_table *ops_get(const char *name);

@@ -159,7 +159,7 @@ rl_status gpt_init_empty(gpt_model *m, const gpt_config *cfg, int max_B, int max
 void gpt_free(gpt_model *m) {
     free(m->params); free(m->grads); free(m->act_mem); free(m->gact_mem);
     free(m->inp_copy); free(m->tgt_copy); free(m->w_copy);
-    free(m->kcache); free(m->vcache); free(m->dec_mem); free(m->half);
+    free(m->kcache); free(m->vcache); free(m->dec_mem); free(m->half); free(m->dec_priv); free(m->q8); free(m->q8_scale);
     memset(m, 0, sizeof *m);
 }
 
@@ -383,6 +383,7 @@ rl_status gpt_cache_plan(gpt_model *m, int B) {
 
 rl_status gpt_decode_half(gpt_model *m, int on) {
     if (!on) { free(m->half); m->half = NULL; return RL_OK; }
+    if (m->q8) gpt_decode_int8(m, 0);
     if (!m->half) m->half = malloc(m->num_params * sizeof(uint16_t));
     if (!m->half) return rl_fail(RL_ENOMEM, "cannot allocate the half-precision weights");
     ops_f32_to_f16_n(m->half, m->params, m->num_params);
@@ -399,6 +400,7 @@ void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logi
     CHECK(m->kcache && B <= m->cache_B, "gpt_cache_step: plan the cache for %d sequences first", B);
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V, maxT = m->cfg.maxT, hs = C / NH;
     CHECK(pos >= 0 && pos < maxT, "position %d outside the context [0,%d)", pos, maxT);
+    if (m->half || m->q8) { gpt_cache_step_lowp(m, tokens, B, pos, logits); return; }
     const ops_table *op = m->ops;
     gpt_tensors *w = &m->w;
     float *x = m->dec_mem, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C, *atty = qkv + (size_t)B * 3 * C;
