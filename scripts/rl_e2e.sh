@@ -4,7 +4,8 @@
 # version of the engine tests in tests/unit/test_ppo.c.
 #
 #   sh scripts/rl_e2e.sh [OUT_DIR]        (RLHF=build/rlhf, RLHF_SHARED=../shared)
-#   STEPS=80 LAYERS=2 CHANNELS=64 PRETRAIN_STEPS=150 ... override the sizes
+#   STEPS=80 LAYERS=2 CHANNELS=64 PRETRAIN_STEPS=150 ... override the sizes;
+#   KL_TARGET=4 KL_COEF=0.3 (initial β) HORIZON=80 (episodes) the KL controller
 #   (LAYERS=4 HEADS=4 CHANNELS=256 is the `tiny` config; several times slower)
 #   RUNS="ppo grpo" runs a subset
 #
@@ -23,6 +24,8 @@ HEADS=${HEADS:-2}
 CHANNELS=${CHANNELS:-64}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-150}
 KL_TARGET=${KL_TARGET:-4}
+KL_COEF=${KL_COEF:-0.3}
+HORIZON=${HORIZON:-80}
 LR=${LR:-3e-4}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
@@ -36,7 +39,7 @@ fi
 printf 'the king\nwhat say you\n{"prompt": "good lord"}\nshall we\nmy lord, the\nI pray you\nwhere is\nO, that\n' >"$OUT/prompts.txt"
 COMMON="--policy $OUT/lm.ckpt --tokenizer $OUT/tok.bin --reward word:the --prompts $OUT/prompts.txt --raw --max-new 24
   --steps $STEPS --lr $LR --value-lr $LR --quiet"
-KL="--kl-coef 0.3 --kl-target $KL_TARGET --kl-horizon 80"
+KL="--kl-coef $KL_COEF --kl-target $KL_TARGET --kl-horizon $HORIZON"
 run() { # name, flags...
   name=$1; shift
   t0=$(date +%s)

@@ -84,6 +84,26 @@ typedef struct ops_table {
      * out (N,OC) = inp (N,C) @ w(OC,C)^T + bias (OC, may be NULL); w holds IEEE
      * binary16 values, products and sums in float32. */
     void (*matmul_forward_h)(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC);
+
+    /* Row-independent ("exact") forward: each output row is a function of its
+     * own input row alone, bitwise, whatever N, the row's place in the call and
+     * the thread count. The model uses these in exact mode (gpt_set_exact) for
+     * both the training forward and the KV-cache decode step, so the sampler's
+     * log-probs equal the training forward's bitwise (PPO's logp_diff is 0).
+     * Same shapes and results (to float rounding) as matmul_forward and
+     * attention_forward; the fast versions cost a little more.
+     * The rows of the exact matmul are positions: row n is position n % T (T > 0,
+     * the training forward's (B,T) rows) or `pos` (T == 0, a decode step);
+     * the fast version is cheapest with T a multiple of ops_exact_tile(). */
+    void (*matmul_forward_exact)(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                                 int T, int pos);
+    void (*attention_forward_exact)(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+    /* One decode position: out (B,C) = attention of query row b (qkv (B,3C), q part)
+     * over the cached keys/values kc, vc (B, maxT, C) at positions 0..pos;
+     * att (B, NH, pos+1) scratch. Bitwise equal to row pos of attention_forward_exact
+     * on the same q, k, v. */
+    void (*attention_step)(float *out, float *att, const float *qkv, const float *kc, const float *vc, int B, int pos,
+                           int maxT, int C, int NH);
 } ops_table;
 
 /* IEEE binary16 <-> float32 (round to nearest even; inf/NaN kept; overflow -> inf). */
@@ -91,6 +111,11 @@ uint16_t ops_f32_to_f16(float f);
 float ops_f16_to_f32(uint16_t h);
 /* Converts n floats to halves (vectorised where the CPU has F16C). */
 void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
+
+/* Row tile of the fast exact matmul (the BLAS sgemm kernel's, measured once;
+ * 12 on OpenBLAS's Haswell/Zen kernels; 1 when any T is as good). A training
+ * forward whose T is a multiple of it needs no gather in exact mode. */
+int ops_exact_tile(void);
 
 /* "ref" or "fast"; NULL for an unknown name. The tables are static: never freed. */
 const ops_table *ops_get(const char *name);

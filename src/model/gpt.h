@@ -134,6 +134,7 @@ typedef struct {
     int cache_B;
     float *dec_mem;   /* decoding scratch, owned */
     uint16_t *half;   /* (num_params) binary16 snapshot of params for decoding, owned; NULL = decode in fp32 */
+    int exact;        /* gpt_set_exact: row-independent kernels in the forward and the fp32 decode step */
     /* state of the last forward */
     int B, T;
     const int *inputs;   /* (B, T) caller's, must stay valid until backward */
@@ -200,6 +201,17 @@ rl_status gpt_cache_plan(gpt_model *m, int B);
  * follow later weight updates: call again after training steps. on = 0 frees it
  * (back to exact fp32 decoding). RL_ENOMEM. */
 rl_status gpt_decode_half(gpt_model *m, int on);
+
+/* Exact mode (on = 1): the training forward (gpt_forward, gpt_forward_hidden)
+ * and the fp32 decode step (gpt_cache_step without a half snapshot) use the
+ * row-independent ops (ops.h: matmul_forward_exact, attention_forward_exact,
+ * attention_step), so the sampler's log-probs equal gpt_forward's log-probs of
+ * the same tokens bitwise, for any batch size, prompt lengths and thread
+ * count. Costs: the forward's attention is a plain-C kernel instead of sgemm
+ * (a few % of a training step), decoding with few rows goes through sgemm
+ * padded to a full tile instead of sgemv (several times slower at batch 1-2).
+ * PPO turns it on for the policy; `rlhf sample` leaves it off. */
+void gpt_set_exact(gpt_model *m, int on);
 
 /* Feeds one token per sequence at position `pos` (the same for all rows; prompts
  * are fed one position at a time, rows of different prompt lengths simply start
