@@ -5,7 +5,8 @@
 #
 #   sh scripts/rl_e2e.sh [OUT_DIR]        (RLHF=build/rlhf, RLHF_SHARED=../shared)
 #   STEPS=80 LAYERS=2 CHANNELS=64 PRETRAIN_STEPS=150 ... override the sizes;
-#   KL_TARGET=4 KL_COEF=0.3 (initial β) HORIZON=80 (episodes) the KL controller
+#   KL_TARGET=4 KL_COEF=0.3 (initial β) HORIZON=80 (episodes) the KL controller;
+#   PPO_FLAGS, RLOO_FLAGS, GRPO_FLAGS extra `rlhf ppo` flags of one run (later flags win)
 #   (LAYERS=4 HEADS=4 CHANNELS=256 is the `tiny` config; several times slower)
 #   RUNS="ppo grpo" runs a subset
 #
@@ -56,9 +57,9 @@ run() { # name, flags...
 echo "rl_e2e: model L$LAYERS C$CHANNELS, $STEPS iterations each, reward +1 per 'the' in 24 tokens, KL target $KL_TARGET nats"
 for r in ${RUNS:-ppo rloo grpo ppo-kl0}; do
   case $r in
-    ppo) run ppo --algo ppo --prompts-per-step 16 $KL ;;
-    rloo) run rloo --algo rloo --k 4 --prompts-per-step 4 $KL ;;
-    grpo) run grpo --algo grpo --k 4 --prompts-per-step 4 --epochs 2 $KL ;;
+    ppo) run ppo --algo ppo --prompts-per-step 16 $KL ${PPO_FLAGS:-} ;;
+    rloo) run rloo --algo rloo --k 4 --prompts-per-step 4 $KL ${RLOO_FLAGS:-} ;;
+    grpo) run grpo --algo grpo --k 4 --prompts-per-step 4 --epochs 2 $KL ${GRPO_FLAGS:-} ;;
     ppo-kl0) run ppo-kl0 --algo ppo --prompts-per-step 16 --kl-coef 0 ;;
     *) echo "unknown run $r (ppo rloo grpo ppo-kl0)"; exit 2 ;;
   esac

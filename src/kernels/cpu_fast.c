@@ -355,15 +355,17 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
  * forward with T a multiple of u (PPO pads T: ops_exact_tile) the rows are
  * already there (row n = b*T + t, threads split at whole tiles); otherwise,
  * and for the decode step (every row at position pos), rows are gathered into
- * tiles at their slot (dummy zero rows elsewhere: the decode step computes u
- * rows per sequence, about 2-12x the flops of sgemv, still a few ms) and the
- * outputs scattered back. u is measured once (probe_tile), not assumed.
+ * tiles at a slot of their class (slots that sum alike; dummy zero rows
+ * elsewhere: the decode step computes 2 rows per sequence on the Zen kernel)
+ * and the outputs scattered back. u and the slot classes are measured once
+ * (probe_tile), not assumed.
  * sgemm attention also depends on the number of keys in the call (column edge
  * kernels) and on the zero-padded keys of a block (the K loop is unrolled into
  * several sums), which the decode step cannot reproduce: the exact attention is
  * one plain-C row kernel shared by the training forward and the decode step. */
 
 static int g_tile = -1;
+static int g_slot_class[32]; /* slot -> the first slot that sums in the same order */
 static pthread_once_t g_tile_once = PTHREAD_ONCE_INIT;
 
 /* Smallest u in 1..32 such that a row at slot s of any whole tile of any
@@ -389,6 +391,28 @@ static void probe_tile(void) {
                 ok = !memcmp(small, big + (size_t)r0 * OC, sizeof(float) * m * OC);
             }
         if (ok) g_tile = u;
+    }
+    /* slots that sum in the same order: one row at slot s of a one-tile call,
+     * the other rows different each time, compared across slots */
+    int u = g_tile;
+    for (int sl = 0; sl < u; sl++) g_slot_class[sl] = sl;
+    for (int sl = 1; sl < u; sl++) {
+        for (int n = 0; n < u; n++) memcpy(big + (size_t)n * OC, bias, sizeof bias);
+        memcpy(A + (size_t)(MAXR - u) * K, A, sizeof(float) * K); /* the test row, at slot sl of the tile at MAXR-u-sl */
+        float *tile = A + (size_t)(MAXR - u - sl) * K;
+        memcpy(tile + (size_t)sl * K, A, sizeof(float) * K);
+        GEMM(0, 1, u, OC, K, 1.0f, tile, K, W, K, 1.0f, big, OC);
+        memcpy(small + (size_t)sl * OC, big + (size_t)sl * OC, sizeof(float) * OC);
+        if (sl == 1) { /* slot 0 too */
+            for (int n = 0; n < u; n++) memcpy(big + (size_t)n * OC, bias, sizeof bias);
+            GEMM(0, 1, u, OC, K, 1.0f, A, K, W, K, 1.0f, big, OC);
+            memcpy(small, big, sizeof(float) * OC);
+        }
+        for (int s0 = 0; s0 < sl; s0++)
+            if (g_slot_class[s0] == s0 && !memcmp(small + (size_t)s0 * OC, small + (size_t)sl * OC, sizeof(float) * OC)) {
+                g_slot_class[sl] = s0;
+                break;
+            }
     }
 }
 
@@ -428,11 +452,14 @@ static void matmul_forward_exact(float *out, const float *inp, const float *w, c
     int u = gemm_tile();
     if (u == 0) { ops_ref_table()->matmul_forward(out, inp, w, bias, N, C, OC); return; }
     if (T > 0 && T % u == 0) { gemm_tiles(out, inp, w, bias, N / u, u, C, OC); return; } /* N = B*T: whole tiles */
-    /* gather: row n (position t = n % T, or pos) goes to slot t % u of the next free tile of that slot */
-    int cnt[32] = {0}, tiles = 0;
+    /* gather: row n (position t = n % T, or pos) goes to the next free slot of
+     * its class: the slots that sum like slot t % u (two classes of 6 on the
+     * Zen kernel, so a decode step computes 2 rows per sequence, not 12) */
+    int cnt[32] = {0}, nslot[32] = {0}, slots[32][32], tiles = 0;
+    for (int sl = 0; sl < u; sl++) { int c = g_slot_class[sl]; slots[c][nslot[c]++] = sl; }
     for (int n = 0; n < N; n++) {
-        int sl = (T > 0 ? n % T : pos) % u;
-        if (++cnt[sl] > tiles) tiles = cnt[sl];
+        int c = g_slot_class[(T > 0 ? n % T : pos) % u], need_t = cnt[c]++ / nslot[c] + 1;
+        if (need_t > tiles) tiles = need_t;
     }
     pthread_mutex_lock(&g_pad_lock);
     size_t need = (size_t)tiles * u * ((size_t)C + OC);
@@ -444,17 +471,14 @@ static void matmul_forward_exact(float *out, const float *inp, const float *w, c
     }
     float *gin = g_pad, *gout = g_pad + (size_t)tiles * u * C;
     memset(gin, 0, sizeof(float) * tiles * u * C);
+#define SLOT_ROW(n) (c = g_slot_class[(T > 0 ? (n) % T : pos) % u], i = cnt[c]++, (i / nslot[c]) * u + slots[c][i % nslot[c]])
+    int c, i;
     memset(cnt, 0, sizeof cnt);
-    for (int n = 0; n < N; n++) {
-        int sl = (T > 0 ? n % T : pos) % u, row = cnt[sl]++ * u + sl;
-        memcpy(gin + (size_t)row * C, inp + (size_t)n * C, sizeof(float) * C);
-    }
+    for (int n = 0; n < N; n++) memcpy(gin + (size_t)SLOT_ROW(n) * C, inp + (size_t)n * C, sizeof(float) * C);
     gemm_tiles(gout, gin, w, bias, tiles, u, C, OC);
     memset(cnt, 0, sizeof cnt);
-    for (int n = 0; n < N; n++) {
-        int sl = (T > 0 ? n % T : pos) % u, row = cnt[sl]++ * u + sl;
-        memcpy(out + (size_t)n * OC, gout + (size_t)row * OC, sizeof(float) * OC);
-    }
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, gout + (size_t)SLOT_ROW(n) * OC, sizeof(float) * OC);
+#undef SLOT_ROW
     pthread_mutex_unlock(&g_pad_lock);
 }
 
