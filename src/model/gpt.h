@@ -208,8 +208,9 @@ rl_status gpt_decode_half(gpt_model *m, int on);
  * attention_step), so the sampler's log-probs equal gpt_forward's log-probs of
  * the same tokens bitwise, for any batch size, prompt lengths and thread
  * count. Costs: the forward's attention is a plain-C kernel instead of sgemm
- * (a few % of a training step), decoding with few rows goes through sgemm
- * padded to a full tile instead of sgemv (several times slower at batch 1-2).
+ * (a few % of a training step); each decode row is computed inside a full
+ * sgemm tile (2 rows per sequence on OpenBLAS's Zen/Haswell kernel) instead
+ * of by sgemv: about 2x the generation time at PPO's batch sizes.
  * PPO turns it on for the policy; `rlhf sample` leaves it off. */
 void gpt_set_exact(gpt_model *m, int on);
 
