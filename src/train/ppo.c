@@ -42,8 +42,7 @@ void ppo_config_default(ppo_config *c, ppo_algo algo) {
 }
 
 int ppo_plan_T(const gpt_config *cfg, int max_plen, int max_new) {
-    int T = max_plen + max_new, u = ops_exact_tile();
-    T = (T + u - 1) / u * u; /* room to round a rollout's T up to whole tiles of the exact matmul */
+    int T = max_plen + max_new;
     return T < cfg->maxT ? T : cfg->maxT;
 }
 
@@ -81,13 +80,10 @@ rl_status ppo_init(ppo_trainer *t, const ppo_config *c, gpt_model *policy, optim
     }
     if (maxp >= policy->cfg.maxT) return rl_fail(RL_EINVAL, "ppo: a prompt of %d tokens leaves no room in the context (%d)", maxp, policy->cfg.maxT);
     int Tp = ppo_plan_T(&policy->cfg, maxp, c->max_new);
-    int Tneed = maxp + c->max_new < policy->cfg.maxT ? maxp + c->max_new : policy->cfg.maxT;
     gpt_model *ms[3] = {policy, ref, value};
-    for (int i = 0; i < 3; i++) {
-        if (ms[i] && (ms[i]->max_B < c->minibatch || ms[i]->max_T < Tneed))
-            return rl_fail(RL_EINVAL, "ppo: model %d planned for (%d, %d), needs (%d, %d)", i, ms[i]->max_B, ms[i]->max_T, c->minibatch, Tneed);
-        if (ms[i] && ms[i]->max_T < Tp) Tp = ms[i]->max_T; /* planned without the room for whole tiles */
-    }
+    for (int i = 0; i < 3; i++)
+        if (ms[i] && (ms[i]->max_B < c->minibatch || ms[i]->max_T < Tp))
+            return rl_fail(RL_EINVAL, "ppo: model %d planned for (%d, %d), needs (%d, %d)", i, ms[i]->max_B, ms[i]->max_T, c->minibatch, Tp);
     /* the sampler's log-probs then equal the training forward's bitwise (stats.logp_diff 0) */
     gpt_set_exact(policy, 1);
     t->c = *c;
@@ -240,10 +236,6 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
         int len = t->rplen[r] + res->len[r];
         if (len - 1 > T) T = len - 1;
     }
-    /* whole tiles of the exact matmul when the plan has room (no gather in the policy's
-     * forwards; the padding positions have no targets) */
-    int u = ops_exact_tile(), Tu = (T + u - 1) / u * u;
-    if (Tu <= t->Tp) T = Tu;
     for (int r = 0; r < R; r++) {
         int pl = t->rplen[r], len = pl + res->len[r];
         const int *resp = res->tokens + (size_t)r * res->cap;

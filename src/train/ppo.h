@@ -157,8 +157,7 @@ rl_status ppo_init(ppo_trainer *t, const ppo_config *c, gpt_model *policy, optim
                    gpt_model *value, optim_adamw *vopt, reward_fn *reward, const int *const *prompts,
                    const int *plen, int n_prompts);
 void ppo_free(ppo_trainer *t);
-/* Planned sequence length Tp for prompts of up to max_plen tokens: max_plen + max_new
- * rounded up to whole tiles of the exact matmul (ops_exact_tile), at most the context. */
+/* Planned sequence length Tp for prompts of up to max_plen tokens. */
 int ppo_plan_T(const gpt_config *cfg, int max_plen, int max_new);
 
 /* One iteration. If *stop becomes non-zero during the rollout or scoring the

@@ -145,8 +145,6 @@ static void logprob_check(const char *kernels) {
     const sampler_result *res = &t->sw.res;
     int R = t->R, T = 1;
     for (int r = 0; r < R; r++) if (t->rplen[r] + res->len[r] - 1 > T) T = t->rplen[r] + res->len[r] - 1;
-    int u = ops_exact_tile(), Tu = (T + u - 1) / u * u; /* ppo_step pads T to whole tiles when the plan has room */
-    if (Tu <= t->Tp) T = Tu;
     int bad_mask = 0, bad_adv = 0, bad_ret = 0;
     double beta = st.beta, kl_abs = 0;
     for (int r = 0; r < R; r++) {
