@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <pthread.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -339,6 +340,208 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
         }
 }
 
+/* ---- row-independent ("exact") forward kernels ------------------------------ */
+
+/* PPO compares the log-probs the sampler recorded with the training forward's,
+ * so the decode step (a few rows at one position) and the training forward
+ * (B*T rows) must do the same arithmetic for each row. sgemm does not promise
+ * that. Measured on OpenBLAS 0.3.21's Haswell/Zen sgemm: C is computed in
+ * tiles of u = 12 rows; a call's last, partial tile goes through other kernels
+ * (another summation order: ~40% of the outputs of a 1-row call differ from
+ * the same row inside a 300-row call, by ~1e-7 relative); and inside a full
+ * tile, slots 0-5 and 6-11 sum in two different orders. A row's bits depend
+ * only on its slot in a full tile. So the exact matmul gives every row a slot
+ * that is a function of its POSITION t: slot = t mod u. In the training
+ * forward with T a multiple of u (PPO pads T: ops_exact_tile) the rows are
+ * already there (row n = b*T + t, threads split at whole tiles); otherwise,
+ * and for the decode step (every row at position pos), rows are gathered into
+ * tiles at a slot of their class (slots that sum alike; dummy zero rows
+ * elsewhere: the decode step computes 2 rows per sequence on the Zen kernel)
+ * and the outputs scattered back. u and the slot classes are measured once
+ * (probe_tile), not assumed.
+ * sgemm attention also depends on the number of keys in the call (column edge
+ * kernels) and on the zero-padded keys of a block (the K loop is unrolled into
+ * several sums), which the decode step cannot reproduce: the exact attention is
+ * one plain-C row kernel shared by the training forward and the decode step. */
+
+static int g_tile = -1;
+static int g_slot_class[32]; /* slot -> the first slot that sums in the same order */
+static pthread_once_t g_tile_once = PTHREAD_ONCE_INIT;
+
+/* Smallest u in 1..32 such that a row at slot s of any whole tile of any
+ * call (1 or 2 tiles, or inside a ~100-row call) gives the same bits (0 if
+ * none: then the exact matmul uses plain loops). Deterministic data, bias
+ * preloaded, beta 1: the shape of the real calls. */
+static void probe_tile(void) {
+    enum { K = 100, OC = 37, MAXR = 128 };
+    static float A[MAXR * K], W[OC * K], bias[OC], big[MAXR * OC], small[2 * 32 * OC];
+    uint32_t s = 12345;
+    for (int i = 0; i < MAXR * K; i++) { s = s * 1664525u + 1013904223u; A[i] = (float)(s >> 8) / 16777216.0f - 0.5f; }
+    for (int i = 0; i < OC * K; i++) { s = s * 1664525u + 1013904223u; W[i] = (float)(s >> 8) / 16777216.0f - 0.5f; }
+    for (int i = 0; i < OC; i++) bias[i] = 0.01f * (float)i;
+    g_tile = 0;
+    for (int u = 1; u <= 32 && !g_tile; u++) {
+        int Mb = u * ((96 + u - 1) / u), ok = 1;
+        for (int n = 0; n < Mb; n++) memcpy(big + (size_t)n * OC, bias, sizeof bias);
+        GEMM(0, 1, Mb, OC, K, 1.0f, A, K, W, K, 1.0f, big, OC);
+        for (int m = u; m <= 2 * u && ok; m += u)
+            for (int r0 = 0; r0 + m <= Mb && ok; r0 += m + u) {
+                for (int n = 0; n < m; n++) memcpy(small + (size_t)n * OC, bias, sizeof bias);
+                GEMM(0, 1, m, OC, K, 1.0f, A + (size_t)r0 * K, K, W, K, 1.0f, small, OC);
+                ok = !memcmp(small, big + (size_t)r0 * OC, sizeof(float) * m * OC);
+            }
+        if (ok) g_tile = u;
+    }
+    /* slots that sum in the same order: one row at slot s of a one-tile call,
+     * the other rows different each time, compared across slots */
+    int u = g_tile;
+    for (int sl = 0; sl < u; sl++) g_slot_class[sl] = sl;
+    for (int sl = 1; sl < u; sl++) {
+        for (int n = 0; n < u; n++) memcpy(big + (size_t)n * OC, bias, sizeof bias);
+        memcpy(A + (size_t)(MAXR - u) * K, A, sizeof(float) * K); /* the test row, at slot sl of the tile at MAXR-u-sl */
+        float *tile = A + (size_t)(MAXR - u - sl) * K;
+        memcpy(tile + (size_t)sl * K, A, sizeof(float) * K);
+        GEMM(0, 1, u, OC, K, 1.0f, tile, K, W, K, 1.0f, big, OC);
+        memcpy(small + (size_t)sl * OC, big + (size_t)sl * OC, sizeof(float) * OC);
+        if (sl == 1) { /* slot 0 too */
+            for (int n = 0; n < u; n++) memcpy(big + (size_t)n * OC, bias, sizeof bias);
+            GEMM(0, 1, u, OC, K, 1.0f, A, K, W, K, 1.0f, big, OC);
+            memcpy(small, big, sizeof(float) * OC);
+        }
+        for (int s0 = 0; s0 < sl; s0++)
+            if (g_slot_class[s0] == s0 && !memcmp(small + (size_t)s0 * OC, small + (size_t)sl * OC, sizeof(float) * OC)) {
+                g_slot_class[sl] = s0;
+                break;
+            }
+    }
+}
+
+static int gemm_tile(void) {
+    pthread_once(&g_tile_once, probe_tile);
+    return g_tile;
+}
+
+int ops_exact_tile(void) {
+    int u = gemm_tile();
+    return u > 0 ? u : 1;
+}
+
+/* whole tiles [0, tiles) of inp/out (tiles*u rows), threads split at tile boundaries */
+static void gemm_tiles(float *out, const float *inp, const float *w, const float *bias, int tiles, int u, int C, int OC) {
+#pragma omp parallel
+    {
+        int lo, hi;
+        split_range(tiles, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (hi > lo) {
+            for (int n = lo * u; n < hi * u; n++) {
+                float *o = out + (size_t)n * OC;
+                if (bias) memcpy(o, bias, sizeof(float) * OC); else memset(o, 0, sizeof(float) * OC);
+            }
+            GEMM(0, 1, (hi - lo) * u, OC, C, 1.0f, inp + (size_t)lo * u * C, C, w, C, 1.0f, out + (size_t)lo * u * OC, OC);
+        }
+    }
+}
+
+/* scratch of the gathered path: grows, never shrinks (one caller at a time) */
+static pthread_mutex_t g_pad_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *g_pad;
+static size_t g_pad_cap;
+
+static void matmul_forward_exact(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                                 int T, int pos) {
+    int u = gemm_tile();
+    if (u == 0) { ops_ref_table()->matmul_forward(out, inp, w, bias, N, C, OC); return; }
+    if (T > 0 && T % u == 0) { gemm_tiles(out, inp, w, bias, N / u, u, C, OC); return; } /* N = B*T: whole tiles */
+    /* gather: row n (position t = n % T, or pos) goes to the next free slot of
+     * its class: the slots that sum like slot t % u (two classes of 6 on the
+     * Zen kernel, so a decode step computes 2 rows per sequence, not 12) */
+    int cnt[32] = {0}, nslot[32] = {0}, slots[32][32], tiles = 0;
+    for (int sl = 0; sl < u; sl++) { int c = g_slot_class[sl]; slots[c][nslot[c]++] = sl; }
+    for (int n = 0; n < N; n++) {
+        int c = g_slot_class[(T > 0 ? n % T : pos) % u], need_t = cnt[c]++ / nslot[c] + 1;
+        if (need_t > tiles) tiles = need_t;
+    }
+    pthread_mutex_lock(&g_pad_lock);
+    size_t need = (size_t)tiles * u * ((size_t)C + OC);
+    if (need > g_pad_cap) {
+        free(g_pad);
+        g_pad = malloc(need * sizeof(float));
+        g_pad_cap = g_pad ? need : 0;
+        if (!g_pad) { fprintf(stderr, "matmul_forward_exact: out of memory for %zu floats\n", need); abort(); }
+    }
+    float *gin = g_pad, *gout = g_pad + (size_t)tiles * u * C;
+    memset(gin, 0, sizeof(float) * tiles * u * C);
+#define SLOT_ROW(n) (c = g_slot_class[(T > 0 ? (n) % T : pos) % u], i = cnt[c]++, (i / nslot[c]) * u + slots[c][i % nslot[c]])
+    int c, i;
+    memset(cnt, 0, sizeof cnt);
+    for (int n = 0; n < N; n++) memcpy(gin + (size_t)SLOT_ROW(n) * C, inp + (size_t)n * C, sizeof(float) * C);
+    gemm_tiles(gout, gin, w, bias, tiles, u, C, OC);
+    memset(cnt, 0, sizeof cnt);
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, gout + (size_t)SLOT_ROW(n) * OC, sizeof(float) * OC);
+#undef SLOT_ROW
+    pthread_mutex_unlock(&g_pad_lock);
+}
+
+/* One query row t of one head over keys 0..t: scores (a fixed 8-way split of
+ * the dot product), softmax (sequential sum), weighted sum of the values (each
+ * channel summed in key order). q, o (hs); the key/value of position t2 at
+ * k + t2*ld, v + t2*ld; a (t+1) receives the softmax row. Not inlined: the
+ * training forward and the decode step run this same machine code. */
+__attribute__((noinline)) static void attn_row_exact(float *restrict o, float *restrict a, const float *restrict q,
+                                                      const float *restrict k, const float *restrict v, size_t ld,
+                                                      int t, int hs, float scale) {
+    float mx = -INFINITY, sum = 0;
+    for (int t2 = 0; t2 <= t; t2++) {
+        const float *kr = k + (size_t)t2 * ld;
+        float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= hs; i += 8)
+            for (int j = 0; j < 8; j++) p[j] += q[i + j] * kr[i + j];
+        for (; i < hs; i++) p[0] += q[i] * kr[i];
+        float s = (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) * scale;
+        a[t2] = s;
+        mx = s > mx ? s : mx;
+    }
+    for (int t2 = 0; t2 <= t; t2++) a[t2] = fast_expf(a[t2] - mx);
+    for (int t2 = 0; t2 <= t; t2++) sum += a[t2];
+    float inv = 1.0f / sum;
+    for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+    for (int i = 0; i < hs; i++) o[i] = 0.0f;
+    for (int t2 = 0; t2 <= t; t2++) {
+        const float *vr = v + (size_t)t2 * ld;
+        float at = a[t2];
+        for (int i = 0; i < hs; i++) o[i] += at * vr[i];
+    }
+}
+
+static void attention_forward_exact(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = qkv + (size_t)b * T * C3 + h * hs;
+            for (int t = 0; t < T; t++) {
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                attn_row_exact(out + ((size_t)b * T + t) * C + h * hs, a, base + (size_t)t * C3, base + C, base + 2 * C,
+                               C3, t, hs, scale);
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+            }
+        }
+}
+
+static void attention_step(float *out, float *att, const float *qkv, const float *kc, const float *vc, int B, int pos,
+                           int maxT, int C, int NH) {
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static) if((size_t)B * C * (pos + 1) >= PAR_MIN)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            attn_row_exact(out + (size_t)b * C + h * hs, att + ((size_t)b * NH + h) * (pos + 1),
+                           qkv + (size_t)b * 3 * C + h * hs, kc + (size_t)b * maxT * C + h * hs,
+                           vc + (size_t)b * maxT * C + h * hs, C, pos, hs, scale);
+}
+
 /* ---- pointwise ------------------------------------------------------------- */
 
 #define GELU_K 0.7978845608028654f
@@ -647,6 +850,7 @@ static const ops_table fast_table = {
     logsoftmax_forward, logsoftmax_backward,
     matmul_forward_h,
     matvec_h, matvec_q8, attention_decode,
+    matmul_forward_exact, attention_forward_exact, attention_step,
 };
 
 /* ---- table lookup, threads, BLAS core -------------------------------------- */

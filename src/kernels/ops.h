@@ -107,6 +107,25 @@ typedef struct ops_table {
      * out (hs) = sum_t softmax_t(scale * q.k_t) v_t over t = 0..n-1; q (hs);
      * k_t = k + t*ld, v_t = v + t*ld (hs floats each). */
     void (*attention_decode)(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale);
+    /* Row-independent ("exact") forward: each output row is a function of its
+     * own input row alone, bitwise, whatever N, the row's place in the call and
+     * the thread count. The model uses these in exact mode (gpt_set_exact) for
+     * both the training forward and the KV-cache decode step, so the sampler's
+     * log-probs equal the training forward's bitwise (PPO's logp_diff is 0).
+     * Same shapes and results (to float rounding) as matmul_forward and
+     * attention_forward; the fast versions cost a little more.
+     * The rows of the exact matmul are positions: row n is position n % T (T > 0,
+     * the training forward's (B,T) rows) or `pos` (T == 0, a decode step);
+     * the fast version is cheapest with T a multiple of ops_exact_tile(). */
+    void (*matmul_forward_exact)(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                                 int T, int pos);
+    void (*attention_forward_exact)(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+    /* One decode position: out (B,C) = attention of query row b (qkv (B,3C), q part)
+     * over the cached keys/values kc, vc (B, maxT, C) at positions 0..pos;
+     * att (B, NH, pos+1) scratch. Bitwise equal to row pos of attention_forward_exact
+     * on the same q, k, v. */
+    void (*attention_step)(float *out, float *att, const float *qkv, const float *kc, const float *vc, int B, int pos,
+                           int maxT, int C, int NH);
 } ops_table;
 
 enum { OPS_MV_SET = 0, OPS_MV_ADD = 1, OPS_MV_GELU = 2 };
@@ -122,6 +141,11 @@ void ops_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
  * (all 0 with scale 0 for an all-zero block). Relative error per weight <= 1/254
  * of its block's largest magnitude. */
 void ops_quantize_q8(int8_t *q, float *scale, const float *src, size_t n);
+
+/* Row tile of the fast exact matmul (the BLAS sgemm kernel's, measured once;
+ * 12 on OpenBLAS's Haswell/Zen kernels; 1 when any T is as good). A training
+ * forward whose T is a multiple of it needs no gather in exact mode. */
+int ops_exact_tile(void);
 
 /* "ref" or "fast"; NULL for an unknown name. The tables are static: never freed. */
 const ops_table *ops_get(const char *name);

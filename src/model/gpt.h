@@ -138,6 +138,7 @@ typedef struct {
     float *q8_scale;  /* (num_params / OPS_Q8_BLOCK) its block scales, owned */
     float *dec_priv;  /* per-thread scratch of the fused low-precision step (gpt_decode.c), owned */
     size_t dec_priv_n;
+    int exact;        /* gpt_set_exact: row-independent kernels in the forward and the fp32 decode step */
     /* state of the last forward */
     int B, T;
     const int *inputs;   /* (B, T) caller's, must stay valid until backward */
@@ -212,6 +213,18 @@ rl_status gpt_decode_half(gpt_model *m, int on);
  * log-probs that training uses. Replaces a half snapshot (and gpt_decode_half
  * replaces this one). Needs C % 32 == 0 (RL_EUNSUPPORTED); RL_ENOMEM. on = 0 frees it. */
 rl_status gpt_decode_int8(gpt_model *m, int on);
+
+/* Exact mode (on = 1): the training forward (gpt_forward, gpt_forward_hidden)
+ * and the fp32 decode step (gpt_cache_step without a half snapshot) use the
+ * row-independent ops (ops.h: matmul_forward_exact, attention_forward_exact,
+ * attention_step), so the sampler's log-probs equal gpt_forward's log-probs of
+ * the same tokens bitwise, for any batch size, prompt lengths and thread
+ * count. Costs: the forward's attention is a plain-C kernel instead of sgemm
+ * (a few % of a training step); each decode row is computed inside a full
+ * sgemm tile (2 rows per sequence on OpenBLAS's Zen/Haswell kernel) instead
+ * of by sgemv: about 2x the generation time at PPO's batch sizes.
+ * PPO turns it on for the policy; `rlhf sample` leaves it off. */
+void gpt_set_exact(gpt_model *m, int on);
 
 /* Feeds one token per sequence at position `pos` (the same for all rows; prompts
  * are fed one position at a time, rows of different prompt lengths simply start
