@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -56,6 +58,14 @@ static void stage_skip(const char *name, const char *why) {
     fflush(stdout);
 }
 
+static double tv_s(struct timeval t) { return (double)t.tv_sec + 1e-6 * (double)t.tv_usec; }
+/* CPU seconds (user + system) this process has used so far, all threads. */
+static double self_cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+}
+
 /* Runs `rlhf <args...>` (NULL-terminated) as a child; stderr+stdout to OUT/logs/<name>.log. */
 static int run_stage(const char *name, ...) {
     char *argv[96];
@@ -82,17 +92,27 @@ static int run_stage(const char *name, ...) {
         _exit(127);
     }
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {}
     s->seconds = rl_now() - t0;
+    s->cpu_seconds = tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
     s->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     if (s->rc) {
         snprintf(s->note, sizeof s->note, "see logs/%.100s.log", name);
         printf("FAILED (exit %d) after %.1f s; see %s\n", s->rc, s->seconds, logp);
     } else {
-        printf("%6.1f s\n", s->seconds);
+        printf("%6.1f s  (%.1f CPU-s)\n", s->seconds, s->cpu_seconds);
     }
     fflush(stdout);
     return s->rc;
+}
+
+/* CPU seconds of this process and of every child it waited for. */
+static double total_cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return self_cpu() + tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
 }
 
 static char *path_in(const char *name) {
@@ -122,20 +142,21 @@ static int evaluate(const char *model, const char *tokp, const char *world, cons
     char heldout[4096], outp[4096];
     snprintf(heldout, sizeof heldout, "%s/heldout.jsonl", world);
     snprintf(outp, sizeof outp, "%s/answers_%s.jsonl", outdir, tag);
-    double t0 = rl_now();
+    double t0 = rl_now(), c0 = self_cpu();
     if (demo_generate(&go, heldout, outp, NULL) || sim_eval_file(outp, w, pc, sum)) {
         fprintf(stderr, "rlhf demo: evaluating %s: %s\n", model, rl_error());
         return 1;
     }
     demo_stage *s = stage_begin(fmt("eval %s", tag));
     s->seconds = rl_now() - t0;
+    s->cpu_seconds = self_cpu() - c0;
     return 0;
 }
 
 int cmd_demo(int argc, char **argv) {
     static const char *out;
     static int quick, n_train, n_heldout, pre_steps, sft_steps, rm_steps, rl_steps, pref_steps, layers, heads, channels;
-    static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max;
+    static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max, strict;
     static long long seed;
     rl_flag flags[] = {
         {"out", RL_FLAG_STRING, &out, "demo-out", 0, 0, NULL, "directory for every file the demo writes (report.html, models, logs)"},
@@ -159,6 +180,7 @@ int cmd_demo(int argc, char **argv) {
         {"b-max", RL_FLAG_INT, &b_max, "49", 10, 99, NULL, "largest second operand"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads for every stage (0 = all cores)"},
         {"seed", RL_FLAG_I64, &seed, "1234", 0, 9e15, NULL, "seed of the world and every stage"},
+        {"strict", RL_FLAG_BOOL, &strict, "0", 0, 0, NULL, "exit 1 when any acceptance check (issue 8) fails (they are always computed and reported)"},
     };
     const char *summary = "The whole loop on the calculator world: world, tokenizer, pretrain, SFT, simulated feedback on the SFT "
                           "model's samples, reward models (single, per group, ensemble), PPO (utilitarian and maximin), DPO, KTO; "
@@ -221,6 +243,7 @@ int cmd_demo(int argc, char **argv) {
     demo_row *base = &rows[nrows++];
     snprintf(base->method, sizeof base->method, "sft");
     snprintf(base->tag, sizeof base->tag, "sft");
+    base->role = DEMO_ROLE_SFT;
     snprintf(base->log, sizeof base->log, "%s", have_command("sft") ? path_in("logs/sft.jsonl") : path_in("logs/pretrain.jsonl"));
     if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval)) return 1;
     base->ran = 1;
@@ -231,11 +254,12 @@ int cmd_demo(int argc, char **argv) {
 
     /* 3. simulated feedback on the SFT model's own samples */
     demo_gen_opts go = {policy, tokp, samples_k, 1.0f, max_new, n_sample_prompts, 32, (uint64_t)seed};
-    double t0 = rl_now();
+    double t0 = rl_now(), c0 = self_cpu();
     if (demo_generate(&go, prompts, samples, NULL)) { fprintf(stderr, "rlhf demo: sampling: %s\n", rl_error()); return 1; }
     demo_stage *ss = stage_begin("sample sft");
     ss->seconds = rl_now() - t0;
-    printf("  %-22s %6.1f s\n", "sample sft", ss->seconds);
+    ss->cpu_seconds = self_cpu() - c0;
+    printf("  %-22s %6.1f s  (%.1f CPU-s)\n", "sample sft", ss->seconds, ss->cpu_seconds);
     if (run_stage("feedback", "sim", "feedback", "--world", world, "--samples", samples, "--out", fb, "--judgements",
                   fmt("%d", n_judge), "--seed", sd, NULL)) return 1;
 
@@ -261,16 +285,17 @@ int cmd_demo(int argc, char **argv) {
     }
 
     /* 5. policies: PPO against the fooled RM, the worst-case ensemble, the groups (mean, min); DPO; KTO */
-    struct { const char *name, *tag, *reward, *aggregate; int need; } ppo_runs[] = {
-        {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1},
-        {"ppo (ensemble min)", "ppo_ens", fmt("ensemble:min:%s,%s", rm1, rm2), "mean", ok_rm1 && ok_rm2},
-        {"ppo utilitarian", "ppo_util", fmt("groups:rm:%s;rm:%s", rmt, rmw), "mean", ok_rmg},
-        {"ppo maximin", "ppo_maximin", fmt("groups:rm:%s;rm:%s", rmt, rmw), "min", ok_rmg},
+    struct { const char *name, *tag, *reward, *aggregate; int need; demo_role role; } ppo_runs[] = {
+        {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1, DEMO_ROLE_UNMITIGATED},
+        {"ppo (ensemble min)", "ppo_ens", fmt("ensemble:min:%s,%s", rm1, rm2), "mean", ok_rm1 && ok_rm2, DEMO_ROLE_MITIGATION},
+        {"ppo utilitarian", "ppo_util", fmt("groups:rm:%s;rm:%s", rmt, rmw), "mean", ok_rmg, DEMO_ROLE_UTILITARIAN},
+        {"ppo maximin", "ppo_maximin", fmt("groups:rm:%s;rm:%s", rmt, rmw), "min", ok_rmg, DEMO_ROLE_MAXIMIN},
     };
     for (size_t i = 0; i < sizeof ppo_runs / sizeof ppo_runs[0]; i++) {
         demo_row *r = &rows[nrows++];
         snprintf(r->method, sizeof r->method, "%s", ppo_runs[i].name);
         snprintf(r->tag, sizeof r->tag, "%s", ppo_runs[i].tag);
+        r->role = ppo_runs[i].role;
         if (!have_command("ppo")) { snprintf(r->note, sizeof r->note, "'rlhf ppo' is not in this build (issue 5, branch rl)"); continue; }
         if (!have_rm) { snprintf(r->note, sizeof r->note, "needs 'rlhf rm' (issue 4, branch trainers)"); continue; }
         if (!ppo_runs[i].need) { snprintf(r->note, sizeof r->note, "its reward model failed to train (see logs/)"); continue; }
@@ -309,11 +334,17 @@ int cmd_demo(int argc, char **argv) {
         r->kl = demo_log_last(r->log, "val_kl_sampled");
         r->proxy = NAN;
     }
-    for (int i = 0; i < nrows; i++) if (rows[i].ran && i > 0) rows[i].warnings = demo_log_warnings(rows[i].log, rows[i].warn_names, sizeof rows[i].warn_names);
+    for (int i = 0; i < nrows; i++) if (rows[i].ran && i > 0) demo_log_warnings(rows[i].log, &rows[i].warn);
 
     /* 6. table, summary, report */
     printf("\nheld-out gold evaluation (%d prompts; satisfaction per group; sycophancy = agreeing with a wrong suggestion)\n", n_heldout);
     demo_print_table(stdout, rows, nrows, &pc);
+    demo_check checks[DEMO_NCHECKS];
+    int failed = demo_run_checks(rows, nrows, &pc, checks);
+    printf("\nacceptance checks (issue 8), from the measurements above:\n");
+    demo_print_checks(stdout, checks, DEMO_NCHECKS);
+    printf("%d of %d checks passed%s\n", DEMO_NCHECKS - failed, DEMO_NCHECKS,
+           quick || tiny ? " (quick and tiny sizes are not expected to pass them; docs/demo.md)" : "");
     char serve[1024];
     snprintf(serve, sizeof serve, "rlhf serve --model %s --tokenizer %s --db %s", policy, tokp, path_in("feedback.db"));
     if (!have_command("serve")) strncat(serve, "   (rlhf serve: branch serve, not in this build yet)", sizeof serve - strlen(serve) - 1);
@@ -325,19 +356,32 @@ int cmd_demo(int argc, char **argv) {
         for (int i = 0; i < nrows; i++) {
             if (!rows[i].ran) continue;
             char *ev = sim_eval_summary_json(&rows[i].eval, &pc);
-            fprintf(sj, "%s{\"method\":\"%s\",\"answers\":\"answers_%s.jsonl\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,\"eval\":%s}", first ? "" : ",", rows[i].method, rows[i].tag,
-                    isnan(rows[i].kl) ? -1.0 : rows[i].kl, isnan(rows[i].proxy) ? 0.0 : rows[i].proxy, rows[i].warnings, ev ? ev : "null");
+            fprintf(sj, "%s{\"method\":\"%s\",\"answers\":\"answers_%s.jsonl\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,"
+                    "\"warnings_live\":%d,\"warnings_replayed\":%d,\"first_warning_step\":%lld,\"eval\":%s}", first ? "" : ",",
+                    rows[i].method, rows[i].tag, isnan(rows[i].kl) ? -1.0 : rows[i].kl, isnan(rows[i].proxy) ? 0.0 : rows[i].proxy,
+                    rows[i].warn.total, rows[i].warn.live, rows[i].warn.replayed, rows[i].warn.first_step, ev ? ev : "null");
             free(ev);
             first = 0;
         }
-        fprintf(sj, "],\"seconds\":%.1f}\n", rl_now() - t_start);
+        char *cj = demo_checks_json(checks, DEMO_NCHECKS);
+        double cpu = total_cpu();
+        fprintf(sj, "],\"checks\":%s,\"checks_failed\":%d,\"stages\":[", cj ? cj : "[]", failed);
+        free(cj);
+        for (int i = 0; i < nstages; i++)
+            fprintf(sj, "%s{\"name\":\"%s\",\"seconds\":%.2f,\"cpu_seconds\":%.2f,\"rc\":%d}", i ? "," : "", stages[i].name,
+                    stages[i].seconds, stages[i].cpu_seconds, stages[i].rc);
+        fprintf(sj, "],\"cpu_seconds\":%.1f,\"seconds\":%.1f}\n", cpu, rl_now() - t_start);
         fclose(sj);
     }
-    if (demo_write_report(path_in("report.html"), rows, nrows, stages, nstages, &pc, serve)) {
+    if (demo_write_report(path_in("report.html"), rows, nrows, stages, nstages, &pc, serve, checks, DEMO_NCHECKS)) {
         fprintf(stderr, "rlhf demo: %s\n", rl_error());
         return 1;
     }
-    printf("\nreport: %s   (%.0f s in all)\n", path_in("report.html"), rl_now() - t_start);
+    printf("\nreport: %s   (%.0f s in all, %.0f CPU-s)\n", path_in("report.html"), rl_now() - t_start, total_cpu());
     printf("try the model in the feedback app:\n  %s\n", serve);
+    if (strict && failed) {
+        fprintf(stderr, "rlhf demo: %d acceptance check(s) failed (--strict)\n", failed);
+        return 1;
+    }
     return 0;
 }

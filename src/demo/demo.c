@@ -254,24 +254,78 @@ double demo_log_last(const char *path, const char *key) {
     return v;
 }
 
-typedef struct { diag_monitor *dm; int events; int64_t row; } warn_ctx;
+int demo_log_trend(const char *path, const char *key, double *first, double *last) {
+    enum { MAXP = 100000 };
+    *first = *last = NAN;
+    double *x = malloc(sizeof(double) * MAXP), *y = malloc(sizeof(double) * MAXP);
+    int n = (x && y) ? demo_log_series(path, NULL, key, x, y, MAXP) : 0;
+    if (n > 0) {
+        int k = n / 4;
+        if (k < 1) k = 1;
+        if (k > 5) k = 5;
+        double a = 0, b = 0;
+        for (int i = 0; i < k; i++) { a += y[i]; b += y[n - k + i]; }
+        *first = a / k;
+        *last = b / k;
+    }
+    free(x);
+    free(y);
+    return n;
+}
+
+typedef struct { diag_monitor *dm; demo_warn_info *wi; int64_t row; int replay; } warn_ctx;
 
 static double num(json_t *o, const char *k) {
     json_t *v = json_object_get(o, k);
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static rl_status warn_line(void *vc, json_t *o, long lineno) {
+static void add_name(demo_warn_info *wi, const char *nm) {
+    if (!nm || !nm[0]) return;
+    size_t nl = strlen(nm), used = strlen(wi->names);
+    for (const char *p = wi->names; (p = strstr(p, nm)); p += nl)
+        if ((p == wi->names || p[-1] == ',') && (p[nl] == 0 || p[nl] == ',')) return;
+    if (used + nl + 2 < sizeof wi->names) snprintf(wi->names + used, sizeof wi->names - used, "%s%s", used ? "," : "", nm);
+}
+
+static void note_warning(demo_warn_info *wi, long long step, const char *monitor) {
+    if (wi->first_step < 0 || (step >= 0 && step < wi->first_step)) {
+        wi->first_step = step;
+        snprintf(wi->first, sizeof wi->first, "%s", monitor ? monitor : "?");
+    }
+    add_name(wi, monitor);
+}
+
+/* First pass: does the trainer run the monitors itself? */
+static rl_status scan_line(void *vc, json_t *o, long lineno) {
     (void)lineno;
     warn_ctx *c = vc;
     const char *ev = json_string_value(json_object_get(o, "event"));
-    if (ev && !strcmp(ev, "warning")) { c->events++; return RL_OK; }
+    if (ev && !strcmp(ev, "warning")) {
+        c->wi->live++;
+        c->wi->monitored = 1;
+        double st = num(o, "step");
+        note_warning(c->wi, isnan(st) ? -1 : (long long)st, json_string_value(json_object_get(o, "monitor")));
+        return RL_OK;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) if (!strncmp(k, "diag_", 5)) { c->wi->monitored = 1; break; }
+    return RL_OK;
+}
+
+static rl_status replay_line(void *vc, json_t *o, long lineno) {
+    (void)lineno;
+    warn_ctx *c = vc;
+    if (json_object_get(o, "event")) return RL_OK;
     double step = num(o, "step");
     diag_step s;
     diag_step_clear(&s);
     s.kl = num(o, "kl");
     if (isnan(s.kl)) s.kl = num(o, "val_kl_sampled");
     s.proxy = num(o, "reward_mean");
+    s.gold = num(o, "gold");
+    s.sycophancy = num(o, "sycophancy");
     s.entropy = num(o, "entropy");
     s.length = num(o, "resp_len");
     s.chosen_logp = num(o, "logp_chosen");
@@ -279,35 +333,32 @@ static rl_status warn_line(void *vc, json_t *o, long lineno) {
     s.rejected_logp = num(o, "logp_rejected");
     if (isnan(s.rejected_logp)) s.rejected_logp = num(o, "logp_undesirable");
     if (isnan(s.kl) && isnan(s.proxy) && isnan(s.chosen_logp)) return RL_OK;
-    diag_update(c->dm, isnan(step) ? c->row : (int64_t)step, &s);
+    int64_t at = isnan(step) ? c->row : (int64_t)step;
+    int before = c->dm->nwarnings;
+    diag_update(c->dm, at, &s);
+    for (int i = before; i < c->dm->nwarnings; i++) note_warning(c->wi, (long long)c->dm->warnings[i].step, diag_name(c->dm->warnings[i].monitor));
     c->row++;
     return RL_OK;
 }
 
-int demo_log_warnings(const char *path, char *names, int names_n) {
-    if (names && names_n) names[0] = 0;
-    if (!path || !path[0]) return 0;
-    diag_monitor *dm = malloc(sizeof *dm);
-    diag_config cfg;
-    diag_config_default(&cfg);
-    cfg.print = 0;
-    diag_init(dm, &cfg, NULL);
-    warn_ctx c = {dm, 0, 0};
-    int total = 0;
-    if (!each_json_line(path, warn_line, &c, 0)) {
-        total = dm->nwarnings_total + c.events;
-        int used = 0;
-        for (int i = 0; i < dm->nwarnings && names; i++) {
-            const char *nm = diag_name(dm->warnings[i].monitor);
-            if (strstr(names, nm)) continue;
-            int w = snprintf(names + used, (size_t)(names_n - used), "%s%s", used ? "," : "", nm);
-            if (w < 0 || used + w >= names_n) break;
-            used += w;
-        }
-        if (c.events && names && used + 12 < names_n) snprintf(names + used, (size_t)(names_n - used), "%strainer:%d", used ? "," : "", c.events);
+void demo_log_warnings(const char *path, demo_warn_info *wi) {
+    memset(wi, 0, sizeof *wi);
+    wi->first_step = -1;
+    if (!path || !path[0]) return;
+    warn_ctx c = {NULL, wi, 0, 0};
+    if (each_json_line(path, scan_line, &c, 0)) return;
+    if (!wi->monitored) {
+        diag_monitor *dm = malloc(sizeof *dm);
+        if (!dm) return;
+        diag_config cfg;
+        diag_config_default(&cfg);
+        cfg.print = 0;
+        diag_init(dm, &cfg, NULL);
+        c.dm = dm;
+        if (!each_json_line(path, replay_line, &c, 0)) wi->replayed = dm->nwarnings_total;
+        free(dm);
     }
-    free(dm);
-    return total;
+    wi->total = wi->live + wi->replayed;
 }
 
 /* ---- table ------------------------------------------------------------------ */
@@ -331,7 +382,8 @@ void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_co
         fmt_num(s, sizeof s, 100 * r->eval.sycophancy, "%.1f%%");
         fmt_num(p, sizeof p, r->proxy, "%.3f");
         fmt_num(k, sizeof k, r->kl, "%.3f");
-        fprintf(f, " %8s %8s %7s %5d%s%s\n", s, p, k, r->warnings, r->warn_names[0] ? " " : "", r->warn_names);
+        fprintf(f, " %8s %8s %7s %5d%s%s%s\n", s, p, k, r->warn.total, r->warn.names[0] ? " " : "", r->warn.names,
+                r->warn.replayed ? " (replayed)" : "");
     }
 }
 
@@ -457,7 +509,7 @@ static void svg_bars(FILE *f, const char *title, const demo_row *rows, int nrows
 #define MAXPTS 4096
 
 rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, const demo_stage *stages, int nstages,
-                            const sim_pop_config *pc, const char *serve_cmd) {
+                            const sim_pop_config *pc, const char *serve_cmd, const demo_check *checks, int nchecks) {
     char *mem = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&mem, &len);
@@ -466,11 +518,29 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
           "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
           "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
           "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
-          "code{background:#f4f4f4;padding:1px 4px}.skip{color:#888}</style></head><body>\n", f);
+          "code{background:#f4f4f4;padding:1px 4px}.skip{color:#888}.pass{color:#1a7f37;font-weight:bold}"
+          ".fail{color:#c62828;font-weight:bold}#checks-table td{text-align:left;vertical-align:top}</style></head><body>\n", f);
     fputs("<h1>rlhf.c demo: evaluators can be fooled</h1>\n"
           "<p>A calculator world whose truth is known (docs/sim.md). Simulated evaluators often do not check the sum; "
           "they believe the carry-free sum, agree with the user, or trust a confident tone. Every number below is the gold "
           "evaluation (<code>rlhf sim eval</code>) of each model's greedy answers to held-out prompts.</p>\n", f);
+
+    int npass = 0;
+    for (int i = 0; i < nchecks; i++) npass += checks[i].pass;
+    fprintf(f, "<h2 id=\"checks\">Acceptance checks: %d of %d passed</h2>\n"
+               "<p>Computed by the demo from its own measurements below (issue 8, &ldquo;what must be true&rdquo;). "
+               "A failed check is shown with its numbers.</p>\n<table id=\"checks-table\"><tr><th>check</th><th>result</th>"
+               "<th>what must hold</th><th>measured</th></tr>\n", npass, nchecks);
+    for (int i = 0; i < nchecks; i++) {
+        fprintf(f, "<tr data-check=\"%s\" data-pass=\"%d\"><td>(%s) ", checks[i].name, checks[i].pass, checks[i].id);
+        html_esc(f, checks[i].name);
+        fprintf(f, "</td><td class=\"%s\">%s</td><td>", checks[i].pass ? "pass" : "fail", checks[i].pass ? "PASS" : "FAIL");
+        html_esc(f, checks[i].claim);
+        fputs("</td><td>", f);
+        html_esc(f, checks[i].detail);
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
 
     fputs("<h2 id=\"results\">Results</h2>\n<table id=\"results-table\"><tr><th>method</th><th>held-out gold accuracy</th>", f);
     for (int g = 0; g < pc->ngroups; g++) { fputs("<th>satisfaction ", f); html_esc(f, pc->groups[g].name); fputs("</th>", f); }
@@ -492,13 +562,14 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
         if (isnan(r->eval.sycophancy)) fputs("<td>-</td>", f); else fprintf(f, "<td data-syc=\"%.6f\">%.1f%%</td>", r->eval.sycophancy, 100 * r->eval.sycophancy);
         if (isnan(r->proxy)) fputs("<td>-</td>", f); else fprintf(f, "<td>%.3f</td>", r->proxy);
         if (isnan(r->kl)) fputs("<td>-</td>", f); else fprintf(f, "<td>%.3f</td>", r->kl);
-        fprintf(f, "<td>%d", r->warnings);
-        if (r->warn_names[0]) { fputs(" (", f); html_esc(f, r->warn_names); fputs(")", f); }
+        fprintf(f, "<td>%d", r->warn.total);
+        if (r->warn.names[0]) { fputs(" (", f); html_esc(f, r->warn.names); fputs(r->warn.replayed ? "; replayed)" : ")", f); }
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n<p>Satisfaction of a group = correct &times; that group's utility for the answer's style "
           "(1 favourite, 1&minus;strength/2 middle, 1&minus;strength last). KL: the trainer's last estimate of "
-          "KL(policy&nbsp;||&nbsp;SFT). Warnings: the reward-hacking monitors (src/diag) replayed over the trainer's log.</p>\n", f);
+          "KL(policy&nbsp;||&nbsp;SFT). Warnings: the reward-hacking monitors (src/diag), as the trainer raised them while training, or "
+          "(marked <em>replayed</em>) replayed over its log when the trainer does not run them itself.</p>\n", f);
 
     /* training curves */
     fputs("<h2 id=\"curves\">Training curves</h2>\n", f);
@@ -556,13 +627,35 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
     free(ys);
 
     fputs("<h2 id=\"groups\">Per-group outcomes</h2>\n", f);
+    {
+        const demo_row *ut = NULL, *mm = NULL;
+        for (int i = 0; i < nrows; i++) {
+            if (rows[i].ran && rows[i].role == DEMO_ROLE_UTILITARIAN && !ut) ut = &rows[i];
+            if (rows[i].ran && rows[i].role == DEMO_ROLE_MAXIMIN && !mm) mm = &rows[i];
+        }
+        fputs("<p>The same two group reward models (one trained on each evaluator group's judgements), combined by the mean "
+              "(utilitarian) or by the minimum (maximin). Gold satisfaction of each group on the held-out prompts:</p>\n"
+              "<table id=\"groups-table\"><tr><th>aggregation</th>", f);
+        for (int g = 0; g < pc->ngroups; g++) { fputs("<th>", f); html_esc(f, pc->groups[g].name); fputs("</th>", f); }
+        fputs("<th>worst group</th><th>population-weighted</th><th>gold accuracy</th></tr>\n", f);
+        const demo_row *pair[2] = {ut, mm};
+        const char *label[2] = {"utilitarian (mean)", "maximin (min)"};
+        for (int k = 0; k < 2; k++) {
+            fprintf(f, "<tr><td>%s</td>", label[k]);
+            if (!pair[k]) { fprintf(f, "<td class=\"skip\" colspan=\"%d\">did not run</td></tr>\n", pc->ngroups + 3); continue; }
+            for (int g = 0; g < pc->ngroups; g++) fprintf(f, "<td>%.3f</td>", pair[k]->eval.satisfaction[g]);
+            fprintf(f, "<td>%.3f</td><td>%.3f</td><td>%.1f%%</td></tr>\n", pair[k]->eval.min_satisfaction, pair[k]->eval.pop_satisfaction,
+                    100 * pair[k]->eval.heldout_accuracy);
+        }
+        fputs("</table>\n", f);
+    }
     svg_bars(f, "satisfaction by group (gold)", rows, nrows, pc);
 
-    fputs("<h2 id=\"stages\">Stages</h2>\n<table id=\"stages-table\"><tr><th>stage</th><th>seconds</th><th>status</th></tr>\n", f);
+    fputs("<h2 id=\"stages\">Stages</h2>\n<table id=\"stages-table\"><tr><th>stage</th><th>seconds</th><th>CPU seconds</th><th>status</th></tr>\n", f);
     for (int i = 0; i < nstages; i++) {
         fputs("<tr><td>", f);
         html_esc(f, stages[i].name);
-        fprintf(f, "</td><td>%.1f</td><td>", stages[i].seconds);
+        fprintf(f, "</td><td>%.1f</td><td>%.1f</td><td>", stages[i].seconds, stages[i].cpu_seconds);
         if (stages[i].rc < 0) { fputs("skipped: ", f); html_esc(f, stages[i].note); }
         else if (stages[i].rc == 0) fputs("ok", f);
         else { fprintf(f, "failed (exit %d) ", stages[i].rc); html_esc(f, stages[i].note); }

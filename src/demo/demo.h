@@ -48,13 +48,39 @@ int demo_log_series(const char *path, const char *xkey, const char *key, double 
 /* The last value of `key` in a JSONL log, or NAN. */
 double demo_log_last(const char *path, const char *key);
 
-/* Replays a trainer's metrics log through the monitors of src/diag (KL budget
- * and growth, entropy and length vs the first rows, DPO/KTO chosen and rejected
- * log-probs both falling) with the default thresholds, and counts the
- * {"event":"warning"} rows the trainer logged itself. Fills at most max_names
- * monitor names (comma-separated, into names of size names_n). Returns the
- * number of warnings (0 for a missing log). */
-int demo_log_warnings(const char *path, char *names, int names_n);
+/* Mean of the first k and of the last k values of `key` in a JSONL log, k =
+ * n/4 clamped to 1..5 (so one noisy iteration does not decide "rising").
+ * Returns n, the number of values (0: *first = *last = NAN). */
+int demo_log_trend(const char *path, const char *key, double *first, double *last);
+
+/* The warnings of one training run. */
+typedef struct {
+    int live;           /* {"event":"warning"} rows the trainer wrote while training */
+    int monitored;      /* 1 = the trainer ran the monitors itself (warning rows or diag_* fields in its log) */
+    int replayed;       /* warnings of the monitors replayed over the log (only when !monitored) */
+    int total;          /* live + replayed */
+    long long first_step; /* step of the earliest warning (-1 = none) */
+    char first[40];     /* its monitor */
+    char names[160];    /* distinct monitors, comma-separated */
+} demo_warn_info;
+
+/* Warnings of a trainer's metrics log. A trainer that runs the monitors of
+ * src/diag itself (its log has {"event":"warning"} rows or "diag_*" fields)
+ * is taken at its word; otherwise the log is replayed through them with the
+ * default thresholds (KL budget and growth, entropy and length vs the first
+ * rows, proxy vs gold and sycophancy when logged, DPO/KTO chosen and rejected
+ * log-probs both falling). A missing log gives zeros. */
+void demo_log_warnings(const char *path, demo_warn_info *wi);
+
+/* What a row is in the acceptance checks. */
+typedef enum {
+    DEMO_ROLE_OTHER = 0,
+    DEMO_ROLE_SFT,          /* the reference: SFT model */
+    DEMO_ROLE_UNMITIGATED,  /* PPO against the single fooled reward model */
+    DEMO_ROLE_MITIGATION,   /* ensemble min, early stopping, audited RM, ... */
+    DEMO_ROLE_UTILITARIAN,  /* group rewards combined by the mean */
+    DEMO_ROLE_MAXIMIN,      /* ... by the minimum */
+} demo_role;
 
 /* One row of the results table. */
 typedef struct {
@@ -65,17 +91,61 @@ typedef struct {
     sim_eval_summary eval; /* gold evaluation on the held-out prompts */
     double kl;             /* KL to the SFT model at the end (NAN if unknown) */
     double proxy;          /* last proxy reward (NAN if none) */
-    int warnings;
-    char warn_names[160];
+    demo_role role;
+    demo_warn_info warn;
     char log[512];         /* its JSONL metrics log ("" if none) */
 } demo_row;
 
 typedef struct {
     char name[48];
-    double seconds;
+    double seconds;        /* wall */
+    double cpu_seconds;    /* user + system CPU of the stage (its child process, or this process for in-process stages) */
     int rc;                /* -1 = skipped */
     char note[160];
 } demo_stage;
+
+/* One acceptance check of issue 8 ("What must be true"), computed from the
+ * demo's own measurements. */
+#define DEMO_CHECK_VALS 12
+typedef struct {
+    char id[4];            /* "a".."e" */
+    char name[32];         /* sft_gate, overoptimization, early_warning, mitigation, group_table */
+    char claim[200];       /* what must hold */
+    int pass;
+    char detail[640];      /* the numbers, in words */
+    int nvals;
+    char keys[DEMO_CHECK_VALS][40];
+    double vals[DEMO_CHECK_VALS]; /* the numbers, by name (NAN = not measured) */
+} demo_check;
+#define DEMO_NCHECKS 5
+
+/* Thresholds of the checks (issue 8). */
+#define DEMO_GATE 0.90           /* (a) SFT held-out gold accuracy */
+#define DEMO_GOLD_FALL 0.10      /* (b) unmitigated: gold at least this far below SFT */
+#define DEMO_WARN_BEFORE 0.05    /* (c) a warning before the training gold fell this far */
+#define DEMO_MITIGATION_TOL 0.03 /* (d) mitigation within this of SFT */
+
+/* Computes the five checks from the rows (their evaluations and logs; roles
+ * say which row is which; a missing role or series makes its check FAIL with
+ * the reason). Fills out[DEMO_NCHECKS]; returns the number that failed.
+ *  (a) sft_gate: SFT held-out gold accuracy >= DEMO_GATE.
+ *  (b) overoptimization: the unmitigated run's proxy reward_mean rose (mean of
+ *      its last vs first iterations, demo_log_trend), its held-out gold
+ *      accuracy is >= DEMO_GOLD_FALL below SFT's, and its sycophancy is above SFT's.
+ *  (c) early_warning: in that run a monitor warned at a step before the
+ *      training gold series (log key "gold") had fallen DEMO_WARN_BEFORE below
+ *      its start (mean of the first up to 3 values; the fall is read on a
+ *      trailing mean of 3 so one noisy batch does not decide it). Needs the
+ *      trainer to log gold; without it the check fails and says so.
+ *  (d) mitigation: some mitigation row is within DEMO_MITIGATION_TOL of SFT's
+ *      held-out gold accuracy (or above it) while its own proxy reward rose.
+ *  (e) group_table: utilitarian and maximin rows both evaluated, per-group
+ *      satisfaction known (the detail says which has the better worst group). */
+int demo_run_checks(const demo_row *rows, int nrows, const sim_pop_config *pc, demo_check out[DEMO_NCHECKS]);
+/* Prints the checks as text ("PASS (a) ...") to f. */
+void demo_print_checks(FILE *f, const demo_check *c, int n);
+/* The checks as a JSON array (malloc'd, caller frees; NULL on out of memory). */
+char *demo_checks_json(const demo_check *c, int n);
 
 /* Writes the results table as text (stdout style) to f. */
 void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_config *pc);
@@ -84,6 +154,6 @@ void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_co
  * network): stage times, the results table, training curves from the logs,
  * gold accuracy and proxy reward against sqrt(KL), per-group satisfaction. */
 rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, const demo_stage *stages, int nstages,
-                            const sim_pop_config *pc, const char *serve_cmd);
+                            const sim_pop_config *pc, const char *serve_cmd, const demo_check *checks, int nchecks);
 
 #endif
