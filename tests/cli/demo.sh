@@ -56,6 +56,18 @@ expect_true "report sft accuracy $pct" grep -q "<td>sft</td><td data-acc=\"[0-9.
 # The tiny models answer everything wrong, so also check the evaluator grades a
 # crafted file with known answers (the byte comparison above also covers
 # lengths, parse rates and suggestion counts, which are not zero).
+# The acceptance checks: printed, in summary.json (five, a..e) and in the
+# report, agreeing. A tiny model cannot pass the SFT gate, so (a) fails and
+# --strict turns that into exit 1 (the check logic itself: tests/unit/test_demo_checks.c).
+expect_true "checks printed" grep -q "^acceptance checks (issue 8)" "$TMP/demo_out"
+expect_true "gate check fails on a tiny model" grep -Eq "^FAIL \(a\) sft_gate" "$TMP/demo_out"
+expect_true "five checks in summary.json" test "$(grep -o '"id":"[a-e]","name"' "$S" | wc -l)" -eq 5
+expect_true "summary.json: gate failed" grep -q '"name":"sft_gate","pass":false' "$S"
+npass=$(grep -o '"pass":true' "$S" | wc -l)
+expect_true "report counts $npass passed" grep -q "Acceptance checks: $npass of 5 passed" "$R"
+expect_true "stage CPU seconds in summary.json" grep -q '"name":"sft","seconds":[0-9.]*,"cpu_seconds":[0-9.]*' "$S"
+expect_exit 1 "$RLHF" demo $TINY --strict --out "$TMP/demo_strict"
+expect_out "acceptance check\(s\) failed \(--strict\)"
 printf '%s\n' '{"prompt":"what is 37+48?","response":"85"}' '{"prompt":"what is 37+48?","response":"75"}' > "$TMP/two.jsonl"
 expect_exit 0 "$RLHF" sim eval --world "$D/world" --responses "$TMP/two.jsonl"
 expect_out '"accuracy":0.5'
