@@ -23,6 +23,7 @@
 #include "../src/base/log.h"
 #include "../src/demo/demo.h"
 #include "../src/kernels/ops.h"
+#include "../src/model/checkpoint.h"
 #include "../src/sim/sim.h"
 
 static const char *const COMMANDS[] = {
@@ -66,16 +67,12 @@ static double self_cpu(void) {
     return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
 }
 
-/* Runs `rlhf <args...>` (NULL-terminated) as a child; stderr+stdout to OUT/logs/<name>.log. */
-static int run_stage(const char *name, ...) {
+/* Runs `rlhf <args>` (args NULL-terminated) as a child; stderr+stdout to OUT/logs/<name>.log. */
+static int run_stage_v(const char *name, const char *const *args) {
     char *argv[96];
     int n = 0;
     argv[n++] = self_exe;
-    va_list ap;
-    va_start(ap, name);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 95) argv[n++] = (char *)a;
-    va_end(ap);
+    for (; *args && n < 95; args++) argv[n++] = (char *)*args;
     argv[n] = NULL;
     demo_stage *s = stage_begin(name);
     char logp[4096];
@@ -106,6 +103,58 @@ static int run_stage(const char *name, ...) {
     }
     fflush(stdout);
     return s->rc;
+}
+
+/* run_stage(name, "cmd", "--flag", value, ..., NULL) */
+static int run_stage(const char *name, ...) {
+    const char *args[96];
+    int n = 0;
+    va_list ap;
+    va_start(ap, name);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 95) args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return run_stage_v(name, args);
+}
+
+/* Whether `rlhf WORDS --help` lists --FLAG: the demo uses the flags other
+ * branches bring (ppo --gold/--early-stop/--snapshots, sim feedback
+ * --audit-rate) only when this build has them. */
+static int command_has_flag(const char *words, const char *flag) {
+    if (!have_command(words)) return 0;
+    char w[128], *argv[8];
+    int n = 0;
+    snprintf(w, sizeof w, "%s", words);
+    argv[n++] = self_exe;
+    for (char *save = NULL, *t = strtok_r(w, " ", &save); t && n < 6; t = strtok_r(NULL, " ", &save)) argv[n++] = t;
+    argv[n++] = (char *)"--help";
+    argv[n] = NULL;
+    int fd[2];
+    if (pipe(fd)) return 0;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) { close(fd[0]); close(fd[1]); return 0; }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        close(fd[1]);
+        execv(self_exe, argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    static char buf[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0 || (r < 0 && errno == EINTR)) if (r > 0) len += (size_t)r;
+    close(fd[0]);
+    buf[len] = 0;
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    char pat[64];
+    snprintf(pat, sizeof pat, "--%s ", flag);
+    return strstr(buf, pat) != NULL;
 }
 
 /* CPU seconds of this process and of every child it waited for. */
@@ -158,6 +207,7 @@ int cmd_demo(int argc, char **argv) {
     static int quick, n_train, n_heldout, pre_steps, sft_steps, rm_steps, rl_steps, pref_steps, layers, heads, channels;
     static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max, strict;
     static long long seed;
+    static double audit_rate, audit_weight;
     rl_flag flags[] = {
         {"out", RL_FLAG_STRING, &out, "demo-out", 0, 0, NULL, "directory for every file the demo writes (report.html, models, logs)"},
         {"quick", RL_FLAG_BOOL, &quick, "0", 0, 0, NULL, "the whole path at small sizes (aims at under 2 minutes on 2 cores)"},
@@ -180,6 +230,9 @@ int cmd_demo(int argc, char **argv) {
         {"b-max", RL_FLAG_INT, &b_max, "49", 10, 99, NULL, "largest second operand"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads for every stage (0 = all cores)"},
         {"seed", RL_FLAG_I64, &seed, "1234", 0, 9e15, NULL, "seed of the world and every stage"},
+        {"audit-rate", RL_FLAG_FLOAT, &audit_rate, "0.1", 0, 1, NULL,
+         "audited-RM mitigation: share of judgements by fully informed auditors (rlhf sim feedback --audit-rate; 0 = no audited row)"},
+        {"audit-weight", RL_FLAG_FLOAT, &audit_weight, "5", 0, 1e6, NULL, "record weight of an audited judgement in the reward-model loss"},
         {"strict", RL_FLAG_BOOL, &strict, "0", 0, 0, NULL, "exit 1 when any acceptance check (issue 8) fails (they are always computed and reported)"},
     };
     const char *summary = "The whole loop on the calculator world: world, tokenizer, pretrain, SFT, simulated feedback on the SFT "
@@ -227,7 +280,7 @@ int cmd_demo(int argc, char **argv) {
                   "--log", path_in("logs/pretrain.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
 
     /* 2. SFT */
-    demo_row rows[12];
+    demo_row rows[16];
     int nrows = 0;
     memset(rows, 0, sizeof rows);
     const char *policy = pre;
@@ -262,11 +315,20 @@ int cmd_demo(int argc, char **argv) {
     printf("  %-22s %6.1f s  (%.1f CPU-s)\n", "sample sft", ss->seconds, ss->cpu_seconds);
     if (run_stage("feedback", "sim", "feedback", "--world", world, "--samples", samples, "--out", fb, "--judgements",
                   fmt("%d", n_judge), "--seed", sd, NULL)) return 1;
+    /* spot-check auditing (mitigation): the same evaluators, but a share of
+     * the judgements made by fully informed auditors and weighted up */
+    char *fba = path_in("feedback_audit.jsonl");
+    int have_audit = audit_rate > 0 && command_has_flag("sim feedback", "audit-rate"), ok_fba = 0;
+    if (have_audit)
+        ok_fba = !run_stage("feedback audited", "sim", "feedback", "--world", world, "--samples", samples, "--out", fba, "--judgements",
+                            fmt("%d", n_judge), "--seed", sd, "--audit-rate", fmt("%g", audit_rate), "--audit-weight",
+                            fmt("%g", audit_weight), NULL);
 
     /* 4. reward models */
     int have_rm = have_command("rm");
     char *rm1 = path_in("rm.ckpt"), *rm2 = path_in("rm_b.ckpt"), *rmt = path_in("rm_terse.ckpt"), *rmw = path_in("rm_working.ckpt");
-    int ok_rm1 = 0, ok_rm2 = 0, ok_rmg = 0;
+    char *rma = path_in("rm_audit.ckpt");
+    int ok_rm1 = 0, ok_rm2 = 0, ok_rmg = 0, ok_rma = 0;
     if (have_rm) {
         const char *st = fmt("%d", rm_steps > 0 ? rm_steps : 1);
         ok_rm1 = !run_stage("rm", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm1, "--steps", st, "--lr", "1e-3",
@@ -280,39 +342,101 @@ int cmd_demo(int argc, char **argv) {
                  !run_stage("rm group working", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--group",
                             "group=working", "--out", rmw, "--steps", st, "--lr", "1e-3", "--seq", "96", "--log",
                             path_in("logs/rm_working.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL);
+        if (ok_fba)
+            ok_rma = !run_stage("rm audited", "rm", "--model", policy, "--tokenizer", tokp, "--records", fba, "--out", rma, "--steps", st,
+                                "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_audit.jsonl"), "--threads", th, "--seed", sd,
+                                "--quiet", NULL);
     } else {
         stage_skip("reward models", "'rlhf rm' is not in this build (issue 4, branch trainers)");
     }
 
-    /* 5. policies: PPO against the fooled RM, the worst-case ensemble, the groups (mean, min); DPO; KTO */
-    struct { const char *name, *tag, *reward, *aggregate; int need; demo_role role; } ppo_runs[] = {
-        {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1, DEMO_ROLE_UNMITIGATED},
-        {"ppo (ensemble min)", "ppo_ens", fmt("ensemble:min:%s,%s", rm1, rm2), "mean", ok_rm1 && ok_rm2, DEMO_ROLE_MITIGATION},
-        {"ppo utilitarian", "ppo_util", fmt("groups:rm:%s;rm:%s", rmt, rmw), "mean", ok_rmg, DEMO_ROLE_UTILITARIAN},
-        {"ppo maximin", "ppo_maximin", fmt("groups:rm:%s;rm:%s", rmt, rmw), "min", ok_rmg, DEMO_ROLE_MAXIMIN},
+    /* 5. policies: PPO against the fooled RM (unmitigated); mitigations: the
+     * worst-case ensemble, early stopping on the gold series, an RM trained
+     * on audited feedback; the group RMs combined by mean and by min; DPO; KTO.
+     * With `rlhf ppo --gold` every run also logs the gold truth of its own
+     * rollouts (sim:gold: correctness and sycophancy), which the monitors
+     * compare with the proxy while training. */
+    int have_ppo = have_command("ppo");
+    int has_gold = have_ppo && command_has_flag("ppo", "gold"), has_early = has_gold && command_has_flag("ppo", "early-stop");
+    int has_study = have_command("study overoptimization") && have_ppo && command_has_flag("ppo", "snapshots");
+    char *snapdir = path_in("snapshots_ppo");
+    struct { const char *name, *tag, *reward, *aggregate; int need; demo_role role; int early; const char *why; } ppo_runs[] = {
+        {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1, DEMO_ROLE_UNMITIGATED, 0, NULL},
+        {"ppo (ensemble min)", "ppo_ens", fmt("ensemble:min:%s,%s", rm1, rm2), "mean", ok_rm1 && ok_rm2, DEMO_ROLE_MITIGATION, 0, NULL},
+        {"ppo (early stop)", "ppo_early", fmt("rm:%s", rm1), "mean", ok_rm1 && has_early, DEMO_ROLE_MITIGATION, 1,
+         "needs 'rlhf ppo --gold --early-stop' (branch monitors)"},
+        {"ppo (audited RM)", "ppo_audit", fmt("rm:%s", rma), "mean", ok_rma, DEMO_ROLE_MITIGATION, 0,
+         audit_rate <= 0 ? "--audit-rate 0" : !have_audit ? "needs 'rlhf sim feedback --audit-rate' (branch study)" : NULL},
+        {"ppo utilitarian", "ppo_util", fmt("groups:rm:%s;rm:%s", rmt, rmw), "mean", ok_rmg, DEMO_ROLE_UTILITARIAN, 0, NULL},
+        {"ppo maximin", "ppo_maximin", fmt("groups:rm:%s;rm:%s", rmt, rmw), "min", ok_rmg, DEMO_ROLE_MAXIMIN, 0, NULL},
     };
     for (size_t i = 0; i < sizeof ppo_runs / sizeof ppo_runs[0]; i++) {
         demo_row *r = &rows[nrows++];
         snprintf(r->method, sizeof r->method, "%s", ppo_runs[i].name);
         snprintf(r->tag, sizeof r->tag, "%s", ppo_runs[i].tag);
         r->role = ppo_runs[i].role;
-        if (!have_command("ppo")) { snprintf(r->note, sizeof r->note, "'rlhf ppo' is not in this build (issue 5, branch rl)"); continue; }
+        r->until_step = 0;
+        if (!have_ppo) { snprintf(r->note, sizeof r->note, "'rlhf ppo' is not in this build (issue 5, branch rl)"); continue; }
         if (!have_rm) { snprintf(r->note, sizeof r->note, "needs 'rlhf rm' (issue 4, branch trainers)"); continue; }
-        if (!ppo_runs[i].need) { snprintf(r->note, sizeof r->note, "its reward model failed to train (see logs/)"); continue; }
+        if (!ppo_runs[i].need) {
+            snprintf(r->note, sizeof r->note, "%s", ppo_runs[i].why ? ppo_runs[i].why : "its reward model failed to train (see logs/)");
+            continue;
+        }
         char *o = path_in(fmt("%s.ckpt", ppo_runs[i].tag));
         snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", ppo_runs[i].tag)));
-        if (run_stage(ppo_runs[i].tag, "ppo", "--policy", policy, "--tokenizer", tokp, "--reward", ppo_runs[i].reward, "--aggregate",
-                      ppo_runs[i].aggregate, "--prompts", prompts, "--out", o, "--steps", fmt("%d", rl_steps > 0 ? rl_steps : 1),
-                      "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "5e-5", "--value-lr", "1e-3",
-                      "--log", r->log, "--threads", th, "--seed", sd, "--quiet", NULL)) {
+        const char *args[64];
+        int na = 0;
+        const char *base_args[] = {"ppo", "--policy", policy, "--tokenizer", tokp, "--reward", ppo_runs[i].reward, "--aggregate",
+                                   ppo_runs[i].aggregate, "--prompts", prompts, "--out", o, "--steps", fmt("%d", rl_steps > 0 ? rl_steps : 1),
+                                   "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "5e-5", "--value-lr", "1e-3",
+                                   "--log", r->log, "--threads", th, "--seed", sd, "--quiet"};
+        for (size_t k = 0; k < sizeof base_args / sizeof base_args[0]; k++) args[na++] = base_args[k];
+        if (has_gold) { args[na++] = "--gold"; args[na++] = "sim:gold"; }
+        if (ppo_runs[i].early) args[na++] = "--early-stop";
+        if (r->role == DEMO_ROLE_UNMITIGATED && has_study) {
+            /* checkpoints along the run for `rlhf study overoptimization` */
+            args[na++] = "--save-every";
+            args[na++] = fmt("%d", rl_steps >= 6 ? rl_steps / 6 : 1);
+            args[na++] = "--snapshots";
+            args[na++] = snapdir;
+        }
+        args[na] = NULL;
+        if (run_stage_v(ppo_runs[i].tag, args)) {
             snprintf(r->note, sizeof r->note, "rlhf ppo failed (see logs/%s.log)", ppo_runs[i].tag);
             r->log[0] = 0;
             continue;
         }
-        if (evaluate(o, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        const char *policy_out = o;
+        if (ppo_runs[i].early) {
+            /* early stopping returns the policy with the best smoothed gold (OUT.best) */
+            char *best = path_in(fmt("%s.ckpt.best", ppo_runs[i].tag));
+            ckpt_info bi;
+            double bs;
+            if (access(best, R_OK) == 0 && ckpt_peek(best, &bi) == RL_OK) {
+                policy_out = best;
+                if (ckpt_meta_get_f(&bi.meta, "rl.best_step", &bs)) r->until_step = (long long)bs + 1;
+            }
+        }
+        if (evaluate(policy_out, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
         r->ran = 1;
-        r->kl = demo_log_last(r->log, "kl");
-        r->proxy = demo_log_last(r->log, "reward_mean");
+        r->kl = demo_log_at(r->log, "kl", r->until_step);
+        r->proxy = demo_log_at(r->log, "reward_mean", r->until_step);
+    }
+    /* gold and proxy against sqrt(KL) along the unmitigated run and for best-of-n (Gao et al. fits) */
+    char *study_dir = path_in("study");
+    int ok_study = 0;
+    if (has_study && rows[1].ran && rows[1].role == DEMO_ROLE_UNMITIGATED) {
+        char *sp = path_in("study_prompts.jsonl");
+        if (demo_head_lines(fmt("%s/heldout.jsonl", world), sp, quick || tiny ? 24 : 64)) {
+            fprintf(stderr, "rlhf demo: %s\n", rl_error());
+            return 1;
+        }
+        ok_study = !run_stage("study", "study", "overoptimization", "--policy", policy, "--tokenizer", tokp, "--prompts", sp, "--proxy",
+                              fmt("rm:%s", rm1), "--gold", "sim:gold", "--n-list", quick || tiny ? "1,2,4,8" : "1,2,4,8,16,32",
+                              "--ppo-dir", snapdir, "--ppo-samples", "2", "--max-new", fmt("%d", max_new), "--seed", sd, "--out",
+                              study_dir, "--threads", th, "--quiet", NULL);
+    } else if (!has_study) {
+        stage_skip("study", "'rlhf study overoptimization' / 'rlhf ppo --snapshots' not in this build (branch study)");
     }
     struct { const char *name, *cmd; } prefs[] = {{"dpo", "dpo"}, {"kto", "kto"}};
     for (int i = 0; i < 2; i++) {
@@ -373,7 +497,8 @@ int cmd_demo(int argc, char **argv) {
         fprintf(sj, "],\"cpu_seconds\":%.1f,\"seconds\":%.1f}\n", cpu, rl_now() - t_start);
         fclose(sj);
     }
-    if (demo_write_report(path_in("report.html"), rows, nrows, stages, nstages, &pc, serve, checks, DEMO_NCHECKS)) {
+    if (demo_write_report(path_in("report.html"), rows, nrows, stages, nstages, &pc, serve, checks, DEMO_NCHECKS,
+                          ok_study ? path_in("study/study.json") : NULL)) {
         fprintf(stderr, "rlhf demo: %s\n", rl_error());
         return 1;
     }

@@ -155,15 +155,15 @@ static void check_mitigation(demo_check *c, const demo_row *rows, int nrows) {
         if (!r->ran) { say(c, "%s%s: %s", printed++ ? "; " : "", r->method, r->note[0] ? r->note : "did not run"); continue; }
         nm++;
         double p0, p1;
-        int n = demo_log_trend(r->log, "reward_mean", &p0, &p1);
+        int n = demo_log_trend_until(r->log, "reward_mean", r->until_step, &p0, &p1);
         double gap = s->eval.heldout_accuracy - r->eval.heldout_accuracy;
         int within = gap <= DEMO_MITIGATION_TOL + 1e-12, rising = n >= 2 && p1 > p0;
         if (within && rising) c->pass = 1;
         if (gap < best_gap) best_gap = gap;
         char b[16];
-        say(c, "%s%s: gold %s (%+.1f points vs SFT, %s), proxy %.3f -> %.3f (%s)", printed++ ? "; " : "", r->method,
-            pct(r->eval.heldout_accuracy, b, sizeof b), -100 * gap, within ? "within 3" : "NOT within 3", p0, p1,
-            rising ? "rising" : "NOT rising");
+        say(c, "%s%s: gold %s (%+.1f points vs SFT, %s), proxy %.3f -> %.3f%s (%s)", printed++ ? "; " : "", r->method,
+            pct(r->eval.heldout_accuracy, b, sizeof b), 100 * (r->eval.heldout_accuracy - s->eval.heldout_accuracy), within ? "within 3" : "NOT within 3", p0, p1,
+            r->until_step > 0 ? " up to the kept step" : "", rising ? "rising" : "NOT rising");
     }
     val(c, "sft_accuracy", s->eval.heldout_accuracy);
     val(c, "mitigations", nm);

@@ -255,10 +255,47 @@ double demo_log_last(const char *path, const char *key) {
 }
 
 int demo_log_trend(const char *path, const char *key, double *first, double *last) {
+    return demo_log_trend_until(path, key, 0, first, last);
+}
+
+/* Values of key (rows with "step" <= until when until > 0) into y; returns the count. */
+static int series_until(const char *path, const char *key, long long until, double *x, double *y, int max) {
+    if (until <= 0) return demo_log_series(path, NULL, key, x, y, max);
+    int n = demo_log_series(path, "step", key, x, y, max), k = 0;
+    for (int i = 0; i < n; i++)
+        if (x[i] <= (double)until) { x[k] = x[i]; y[k] = y[i]; k++; }
+    return k;
+}
+
+double demo_log_at(const char *path, const char *key, long long until) {
+    enum { MAXP = 100000 };
+    double *x = malloc(sizeof(double) * MAXP), *y = malloc(sizeof(double) * MAXP);
+    int n = (x && y) ? series_until(path, key, until, x, y, MAXP) : 0;
+    double v = n ? y[n - 1] : NAN;
+    free(x);
+    free(y);
+    return v;
+}
+
+rl_status demo_head_lines(const char *src, const char *dst, int n) {
+    char *buf = NULL;
+    size_t len = 0;
+    RL_TRY(read_all(src, &buf, &len));
+    size_t end = 0;
+    for (int k = 0; k < n && end < len; k++) {
+        char *nl = memchr(buf + end, '\n', len - end);
+        end = nl ? (size_t)(nl - buf) + 1 : len;
+    }
+    rl_status st = rl_atomic_write(dst, buf, end);
+    free(buf);
+    return st;
+}
+
+int demo_log_trend_until(const char *path, const char *key, long long until, double *first, double *last) {
     enum { MAXP = 100000 };
     *first = *last = NAN;
     double *x = malloc(sizeof(double) * MAXP), *y = malloc(sizeof(double) * MAXP);
-    int n = (x && y) ? demo_log_series(path, NULL, key, x, y, MAXP) : 0;
+    int n = (x && y) ? series_until(path, key, until, x, y, MAXP) : 0;
     if (n > 0) {
         int k = n / 4;
         if (k < 1) k = 1;
@@ -404,7 +441,7 @@ static void html_esc(FILE *f, const char *s) {
 static const char *const COLORS[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 #define NCOLORS 8
 
-typedef struct { const double *x, *y; int n; const char *label; int points; } svg_series;
+typedef struct { const double *x, *y; int n; const char *label; int points; int color1; /* 0 = by position, k = COLORS[k-1] */ } svg_series;
 
 /* A line chart (or scatter when points) with axes, ticks and a legend. */
 static void svg_chart(FILE *f, const char *title, const char *xl, const char *yl, const svg_series *s, int ns) {
@@ -446,7 +483,7 @@ static void svg_chart(FILE *f, const char *title, const char *xl, const char *yl
     html_esc(f, yl);
     fputs("</text>\n", f);
     for (int i = 0; i < ns; i++) {
-        const char *c = COLORS[i % NCOLORS];
+        const char *c = s[i].color1 > 0 ? COLORS[(s[i].color1 - 1) % NCOLORS] : COLORS[i % NCOLORS];
         if (s[i].points || s[i].n <= 3) { /* a line of one or two points would not show */
             for (int j = 0; j < s[i].n; j++)
                 if (isfinite(s[i].x[j]) && isfinite(s[i].y[j]))
@@ -508,8 +545,97 @@ static void svg_bars(FILE *f, const char *title, const demo_row *rows, int nrows
 
 #define MAXPTS 4096
 
+/* study.json of `rlhf study overoptimization`: for best-of-n and the PPO
+ * checkpoints, gold and proxy against d = sqrt(KL) (points) with the fitted
+ * Gao et al. curves (lines; value = base + R(d)) and a table of the fits. */
+static void study_section(FILE *f, const char *path) {
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    fputs("<h2 id=\"study\">Over-optimisation study: gold and proxy against &radic;KL, with Gao et al. fits</h2>\n", f);
+    if (!j) { fputs("<p>study.json could not be read.</p>\n", f); return; }
+    fputs("<p><code>rlhf study overoptimization</code>: best-of-n samples of the SFT model (KL = log n &minus; (n&minus;1)/n) and "
+          "checkpoints along the unmitigated PPO run (KL measured on samples), each scored by the proxy (the fooled reward model) "
+          "and the gold truth, on held-out prompts. Lines: the fitted forms of Gao, Schulman &amp; Hilton 2022, "
+          "best-of-n d(&alpha;&minus;&beta;d), RL d(&alpha;&minus;&beta; ln d), added to the value at d = 0.</p>\n", f);
+    static const char *methods[][2] = {{"bon", "best-of-n"}, {"ppo", "PPO checkpoints"}};
+    enum { NP = 256, NC = 48 };
+    double *buf = malloc(sizeof(double) * (6 * NP + 4 * NC));
+    if (!buf) { json_decref(j); return; }
+    fputs("<table id=\"study-table\"><tr><th>method</th><th>reward</th><th>points</th><th>&alpha;</th><th>&beta;</th><th>r&sup2;</th>"
+          "<th>predicted peak &radic;KL</th><th>KL there</th><th>value there</th></tr>\n", f);
+    for (int m = 0; m < 2; m++) {
+        json_t *mo = json_object_get(j, methods[m][0]);
+        if (!json_is_object(mo)) continue;
+        static const char *fits[2][2] = {{"fit_gold", "gold"}, {"fit_proxy", "proxy"}};
+        for (int q = 0; q < 2; q++) {
+            json_t *ft = json_object_get(mo, fits[q][0]);
+            fprintf(f, "<tr><td>%s</td><td>%s</td>", methods[m][1], fits[q][1]);
+            if (!json_is_object(ft) || !json_is_true(json_object_get(ft, "ok"))) {
+                const char *e = json_string_value(json_object_get(ft, "error"));
+                fputs("<td colspan=\"7\" class=\"skip\">no fit", f);
+                if (e) { fputs(": ", f); html_esc(f, e); }
+                fputs("</td></tr>\n", f);
+                continue;
+            }
+            fprintf(f, "<td>%lld</td>", (long long)json_integer_value(json_object_get(ft, "n")));
+            static const char *keys[] = {"alpha", "beta", "r2", "d_star", "kl_star", "value_star"};
+            for (int k = 0; k < 6; k++) {
+                json_t *v = json_object_get(ft, keys[k]);
+                if (json_is_number(v)) fprintf(f, "<td>%.4g</td>", json_number_value(v));
+                else fputs("<td>-</td>", f);
+            }
+            fputs("</tr>\n", f);
+        }
+    }
+    fputs("</table>\n", f);
+    for (int m = 0; m < 2; m++) {
+        json_t *mo = json_object_get(j, methods[m][0]);
+        json_t *rows = json_object_get(mo, "rows");
+        if (!json_is_array(rows)) continue;
+        double *d = buf, *g = buf + NP, *p = buf + 2 * NP, *dg = buf + 3 * NP, *dp = buf + 4 * NP, *pp = buf + 5 * NP;
+        int ng = 0, npx = 0;
+        size_t i;
+        json_t *r;
+        double dmax = 0;
+        json_array_foreach(rows, i, r) {
+            double dv = json_number_value(json_object_get(r, "d"));
+            json_t *gv = json_object_get(r, "gold"), *pv = json_object_get(r, "proxy");
+            if (!json_is_number(json_object_get(r, "d"))) continue;
+            if (dv > dmax) dmax = dv;
+            if (json_is_number(gv) && ng < NP) { dg[ng] = dv; g[ng++] = json_number_value(gv); }
+            if (json_is_number(pv) && npx < NP) { dp[npx] = dv; pp[npx++] = json_number_value(pv); }
+        }
+        (void)d; (void)p;
+        svg_series ser[4];
+        int ns = 0;
+        char lab[4][48];
+        double *cx = buf + 6 * NP, *cy[2] = {buf + 6 * NP + NC, buf + 6 * NP + 2 * NC};
+        for (int k = 0; k < NC; k++) cx[k] = dmax * 1.15 * k / (NC - 1);
+        static const char *fits[2] = {"fit_gold", "fit_proxy"};
+        for (int q = 0; q < 2; q++) {
+            snprintf(lab[2 * q], sizeof lab[0], "%s (measured)", q ? "proxy" : "gold");
+            ser[ns++] = (svg_series){q ? dp : dg, q ? pp : g, q ? npx : ng, lab[2 * q], 1, q ? 2 : 1};
+            json_t *ft = json_object_get(mo, fits[q]);
+            if (!json_is_object(ft) || !json_is_true(json_object_get(ft, "ok")) || dmax <= 0) continue;
+            const char *form = json_string_value(json_object_get(ft, "form"));
+            diag_gao_form fm = form && !strcmp(form, "bon") ? DIAG_GAO_BON : DIAG_GAO_RL;
+            double base = json_number_value(json_object_get(ft, "base")), al = json_number_value(json_object_get(ft, "alpha")),
+                   be = json_number_value(json_object_get(ft, "beta"));
+            for (int k = 0; k < NC; k++) cy[q][k] = base + diag_gao_eval(fm, al, be, cx[k]);
+            snprintf(lab[2 * q + 1], sizeof lab[0], "%s fit", q ? "proxy" : "gold");
+            ser[ns++] = (svg_series){cx, cy[q], NC, lab[2 * q + 1], 0, q ? 2 : 1};
+        }
+        char title[96];
+        snprintf(title, sizeof title, "%s: gold and proxy vs sqrt(KL)", methods[m][1]);
+        svg_chart(f, title, "sqrt(KL)", "reward (gold: share correct)", ser, ns);
+    }
+    free(buf);
+    json_decref(j);
+}
+
 rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, const demo_stage *stages, int nstages,
-                            const sim_pop_config *pc, const char *serve_cmd, const demo_check *checks, int nchecks) {
+                            const sim_pop_config *pc, const char *serve_cmd, const demo_check *checks, int nchecks,
+                            const char *study_json) {
     char *mem = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&mem, &len);
@@ -575,8 +701,9 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
     fputs("<h2 id=\"curves\">Training curves</h2>\n", f);
     double *xs = malloc(sizeof(double) * MAXPTS * 2 * 8), *ys = malloc(sizeof(double) * MAXPTS * 2 * 8);
     {
-        static const char *keys[][2] = {{"loss", "loss"}, {"reward_mean", "proxy reward (mean)"}, {"kl", "KL to the SFT model"}};
-        for (int k = 0; k < 3; k++) {
+        static const char *keys[][2] = {{"loss", "loss"}, {"reward_mean", "proxy reward (mean)"}, {"kl", "KL to the SFT model"},
+                                        {"gold", "gold of the rollouts (share correct)"}, {"sycophancy", "sycophancy of the rollouts"}};
+        for (int k = 0; k < 5; k++) {
             svg_series s[8];
             int ns = 0;
             for (int i = 0; i < nrows && ns < 8; i++) {
@@ -584,8 +711,9 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
                 double *x = xs + (size_t)ns * MAXPTS, *y = ys + (size_t)ns * MAXPTS;
                 int n = demo_log_series(rows[i].log, "step", keys[k][0], x, y, MAXPTS);
                 if (n == 0) continue;
-                s[ns++] = (svg_series){x, y, n, rows[i].method, 0};
+                s[ns++] = (svg_series){x, y, n, rows[i].method, 0, 0};
             }
+            if (ns == 0 && k >= 3) continue; /* logged only by trainers with --gold */
             char title[96];
             snprintf(title, sizeof title, "%s by step", keys[k][1]);
             svg_chart(f, title, "step", keys[k][1], s, ns);
@@ -606,7 +734,7 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
             double d = sqrt(kl > 0 ? kl : 0);
             gx[ng] = d; gy[ng] = rows[i].eval.heldout_accuracy; ng++;
         }
-        svg_series s1[1] = {{gx, gy, ng, "gold accuracy", 1}};
+        svg_series s1[1] = {{gx, gy, ng, "gold accuracy", 1, 0}};
         svg_chart(f, "gold accuracy vs sqrt(KL)", "sqrt(KL)", "held-out gold accuracy", s1, 1);
         svg_series s2[8];
         int ns = 0;
@@ -619,12 +747,14 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
             int n = n1 < n2 ? n1 : n2;
             if (n == 0) continue;
             for (int j = 0; j < n; j++) x[j] = sqrt(ky[j] > 0 ? ky[j] : 0);
-            s2[ns++] = (svg_series){x, y, n, rows[i].method, 0};
+            s2[ns++] = (svg_series){x, y, n, rows[i].method, 0, 0};
         }
         svg_chart(f, "proxy reward vs sqrt(KL) during RL", "sqrt(KL)", "proxy reward", s2, ns);
     }
     free(xs);
     free(ys);
+
+    if (study_json && study_json[0]) study_section(f, study_json);
 
     fputs("<h2 id=\"groups\">Per-group outcomes</h2>\n", f);
     {

@@ -52,6 +52,12 @@ double demo_log_last(const char *path, const char *key);
  * n/4 clamped to 1..5 (so one noisy iteration does not decide "rising").
  * Returns n, the number of values (0: *first = *last = NAN). */
 int demo_log_trend(const char *path, const char *key, double *first, double *last);
+/* Same over the rows whose "step" is <= until (until 0 = every row). */
+int demo_log_trend_until(const char *path, const char *key, long long until, double *first, double *last);
+/* The last value of `key` among rows with "step" <= until (0 = the last row's), or NAN. */
+double demo_log_at(const char *path, const char *key, long long until);
+/* Copies the first n lines of a text file (atomically). RL_ENOTFOUND if src is missing. */
+rl_status demo_head_lines(const char *src, const char *dst, int n);
 
 /* The warnings of one training run. */
 typedef struct {
@@ -92,6 +98,7 @@ typedef struct {
     double kl;             /* KL to the SFT model at the end (NAN if unknown) */
     double proxy;          /* last proxy reward (NAN if none) */
     demo_role role;
+    long long until_step;  /* the evaluated policy is from this step of its log (early stopping's best; 0 = the end) */
     demo_warn_info warn;
     char log[512];         /* its JSONL metrics log ("" if none) */
 } demo_row;
@@ -152,8 +159,12 @@ void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_co
 
 /* Writes the self-contained report (inline CSS and SVG, no scripts, no
  * network): stage times, the results table, training curves from the logs,
- * gold accuracy and proxy reward against sqrt(KL), per-group satisfaction. */
+ * gold accuracy and proxy reward against sqrt(KL), per-group satisfaction,
+ * the acceptance checks, and (study_json non-NULL: `rlhf study
+ * overoptimization`'s study.json) gold and proxy against sqrt(KL) for
+ * best-of-n and PPO checkpoints with the fitted Gao et al. curves. */
 rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, const demo_stage *stages, int nstages,
-                            const sim_pop_config *pc, const char *serve_cmd, const demo_check *checks, int nchecks);
+                            const sim_pop_config *pc, const char *serve_cmd, const demo_check *checks, int nchecks,
+                            const char *study_json);
 
 #endif

@@ -36,8 +36,11 @@ try {
   check((await page.textContent('h1')).includes('evaluators can be fooled'), 'heading');
 
   // Results: one row per method in summary.json (+ header), accuracy as summary says.
-  const rows = await page.$$eval('#results-table tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  // (a method whose command is not in this build is a row that says "skipped: why")
+  const rows = await page.$$eval('#results-table tr', (trs) => trs.filter((tr) => !tr.querySelector('td.skip')).map((tr) => [...tr.children].map((td) => td.textContent)));
   check(rows.length === 1 + summary.methods.length, `results rows ${rows.length} = 1 + ${summary.methods.length} methods`);
+  const skipped = await page.$$eval('#results-table td.skip', (tds) => tds.map((td) => td.textContent));
+  check(skipped.every((t) => t.startsWith('skipped: ') && t.length > 12), 'skipped rows say why: ' + skipped.join(' | '));
   for (const m of summary.methods) {
     const r = rows.find((x) => x[0] === m.method);
     const want = (100 * m.eval.heldout_accuracy).toFixed(1) + '%';
