@@ -378,7 +378,24 @@ static rl_status replay_line(void *vc, json_t *o, long lineno) {
     return RL_OK;
 }
 
-void demo_log_warnings(const char *path, demo_warn_info *wi) {
+int demo_log_warnings(const char *path, char *names, int names_n) {
+    demo_warn_info wi;
+    demo_log_warn_info(path, &wi);
+    if (names && names_n > 0) {
+        names[0] = 0;
+        int used = 0;
+        char list[sizeof wi.names];
+        memcpy(list, wi.names, sizeof list);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            int need = (int)strlen(t) + (used ? 1 : 0);
+            if (used + need >= names_n) continue;
+            used += snprintf(names + used, (size_t)(names_n - used), "%s%s", used ? "," : "", t);
+        }
+    }
+    return wi.total;
+}
+
+void demo_log_warn_info(const char *path, demo_warn_info *wi) {
     memset(wi, 0, sizeof *wi);
     wi->first_step = -1;
     if (!path || !path[0]) return;

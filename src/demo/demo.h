@@ -76,7 +76,11 @@ typedef struct {
  * default thresholds (KL budget and growth, entropy and length vs the first
  * rows, proxy vs gold and sycophancy when logged, DPO/KTO chosen and rejected
  * log-probs both falling). A missing log gives zeros. */
-void demo_log_warnings(const char *path, demo_warn_info *wi);
+void demo_log_warn_info(const char *path, demo_warn_info *wi);
+/* The same, as a count (returned) and the distinct monitor names in order of
+ * first warning, comma-separated, in names (size names_n; names that do not
+ * fit are left out). 0 and "" for a missing log. */
+int demo_log_warnings(const char *path, char *names, int names_n);
 
 /* What a row is in the acceptance checks. */
 typedef enum {

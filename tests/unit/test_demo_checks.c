@@ -71,7 +71,7 @@ static void row(demo_row *r, const char *method, demo_role role, double acc, dou
     r->eval.min_satisfaction = s0 < s1 ? s0 : s1;
     r->kl = r->proxy = NAN;
     snprintf(r->log, sizeof r->log, "%s", log ? log : "");
-    demo_log_warnings(r->log, &r->warn);
+    demo_log_warn_info(r->log, &r->warn);
 }
 
 /* The story the demo should tell: every check passes. */
@@ -159,25 +159,25 @@ TEST(early_warning_timing) {
     /* the warning comes at step 7, when gold is already 5 points down: fail */
     rows[1].role = DEMO_ROLE_UNMITIGATED;
     snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("late.jsonl", 30, 0.2, 1.5, 0.9, 0.6, 7, "kl_budget"));
-    demo_log_warnings(rows[1].log, &rows[1].warn);
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
     EXPECT(rows[1].warn.live == 1 && rows[1].warn.first_step == 7 && rows[1].warn.replayed == 0);
     demo_run_checks(rows, n, &pc, c);
     EXPECT_MSG(!c[2].pass, "%s", c[2].detail);
     /* one step earlier: pass */
     snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("early6.jsonl", 30, 0.2, 1.5, 0.9, 0.6, 6, "kl_budget"));
-    demo_log_warnings(rows[1].log, &rows[1].warn);
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
     demo_run_checks(rows, n, &pc, c);
     EXPECT_MSG(c[2].pass, "%s", c[2].detail);
     /* no gold series: cannot be told, fails and says so */
     snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("nogold.jsonl", 30, 0.2, 1.5, NAN, NAN, 2, "kl_budget"));
-    demo_log_warnings(rows[1].log, &rows[1].warn);
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
     demo_run_checks(rows, n, &pc, c);
     EXPECT(!c[2].pass);
     EXPECT(strstr(c[2].detail, "no gold series") != NULL);
     /* gold logged, no warning at all: fail */
     snprintf(rows[1].log, sizeof rows[1].log, "%s", write_log("quiet.jsonl", "{\"step\":0,\"reward_mean\":0.1,\"kl\":0,\"gold\":0.9,\"diag_kl_budget\":0}",
                                                             "{\"step\":1,\"reward_mean\":0.2,\"kl\":0.01,\"gold\":0.9,\"diag_kl_budget\":0.01}", NULL));
-    demo_log_warnings(rows[1].log, &rows[1].warn);
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
     EXPECT(rows[1].warn.monitored && rows[1].warn.total == 0);
     demo_run_checks(rows, n, &pc, c);
     EXPECT(!c[2].pass);
@@ -232,17 +232,26 @@ TEST(trend_and_replay) {
     const char *q = write_log("hot.jsonl", "{\"step\":0,\"kl\":0.1,\"reward_mean\":0}", "{\"step\":1,\"kl\":7,\"reward_mean\":1}",
                               "{\"step\":2,\"kl\":8,\"reward_mean\":1}", "{\"step\":3,\"kl\":9,\"reward_mean\":1}", NULL);
     demo_warn_info w;
-    demo_log_warnings(q, &w);
+    demo_log_warn_info(q, &w);
     EXPECT(!w.monitored && w.live == 0 && w.replayed >= 1 && w.total == w.replayed);
     EXPECT(strstr(w.names, "kl_budget") != NULL);
     EXPECT(w.first_step >= 1 && w.first_step <= 3);
     /* the same numbers from a trainer that monitors itself are taken at its word (no replay) */
     const char *r = write_log("mon.jsonl", "{\"step\":0,\"kl\":0.1,\"reward_mean\":0,\"diag_kl_budget\":0.1}",
                               "{\"step\":1,\"kl\":7,\"reward_mean\":1,\"diag_kl_budget\":7}", NULL);
-    demo_log_warnings(r, &w);
+    demo_log_warn_info(r, &w);
     EXPECT(w.monitored && w.total == 0 && w.first_step == -1);
-    demo_log_warnings("", &w);
+    demo_log_warn_info("", &w);
     EXPECT(w.total == 0 && w.first_step == -1);
+    /* the count-and-names form */
+    const char *two = write_log("two.jsonl", "{\"step\":3,\"kl\":1}", "{\"event\":\"warning\",\"monitor\":\"length_reward_correlation\",\"step\":3}",
+                                "{\"event\":\"warning\",\"monitor\":\"kl_budget\",\"step\":4}", "{\"event\":\"warning\",\"monitor\":\"kl_budget\",\"step\":9}", NULL);
+    char names[64], tiny[12];
+    EXPECT(demo_log_warnings(two, names, sizeof names) == 3);
+    EXPECT_STREQ(names, "length_reward_correlation,kl_budget");
+    EXPECT(demo_log_warnings(two, tiny, sizeof tiny) == 3);
+    EXPECT_STREQ(tiny, "kl_budget");
+    EXPECT(demo_log_warnings("/nonexistent/log.jsonl", names, sizeof names) == 0 && names[0] == 0);
 }
 
 TEST_MAIN()
