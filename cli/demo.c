@@ -458,7 +458,7 @@ int cmd_demo(int argc, char **argv) {
         r->kl = demo_log_last(r->log, "val_kl_sampled");
         r->proxy = NAN;
     }
-    for (int i = 0; i < nrows; i++) if (rows[i].ran && i > 0) demo_log_warnings(rows[i].log, &rows[i].warn);
+    for (int i = 0; i < nrows; i++) if (rows[i].ran && i > 0) demo_log_warn_info(rows[i].log, &rows[i].warn);
 
     /* 6. table, summary, report */
     printf("\nheld-out gold evaluation (%d prompts; satisfaction per group; sycophancy = agreeing with a wrong suggestion)\n", n_heldout);
