@@ -173,10 +173,12 @@ static char *path_in(const char *name) {
     return b;
 }
 
+/* A formatted string from a ring of 256 buffers (a run makes about 100 calls;
+ * the values every stage uses have buffers of their own). */
 static char *fmt(const char *f, ...) {
-    static char buf[64][512];
+    static char buf[256][512];
     static int k;
-    char *b = buf[k++ % 64];
+    char *b = buf[k++ % 256];
     va_list ap;
     va_start(ap, f);
     vsnprintf(b, 512, f, ap);
@@ -256,8 +258,13 @@ int cmd_demo(int argc, char **argv) {
     if (mkdir(out, 0755) && errno != EEXIST) { fprintf(stderr, "rlhf demo: cannot create %s: %s\n", out, strerror(errno)); return 1; }
     mkdir(path_in("logs"), 0755);
     double t_start = rl_now();
-    const char *th = fmt("%d", threads), *sd = fmt("%lld", seed);
-    const char *L = fmt("%d", layers), *NH = fmt("%d", heads), *C = fmt("%d", channels);
+    /* used by every stage: their own buffers (fmt's ring of 64 is reused long before the last stage) */
+    static char th[16], sd[24], L[16], NH[16], C[16];
+    snprintf(th, sizeof th, "%d", threads);
+    snprintf(sd, sizeof sd, "%lld", seed);
+    snprintf(L, sizeof L, "%d", layers);
+    snprintf(NH, sizeof NH, "%d", heads);
+    snprintf(C, sizeof C, "%d", channels);
     char *world = path_in("world"), *tokp = path_in("tok.bin"), *text = path_in("pretrain.txt"), *data = path_in("data");
     char *pre = path_in("pretrain.ckpt"), *sft = path_in("sft.ckpt"), *samples = path_in("sft_samples.jsonl");
     char *fb = path_in("feedback.jsonl"), *prompts = path_in("world/train_prompts.jsonl"), *sftdata = path_in("world/sft.jsonl");
