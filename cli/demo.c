@@ -209,7 +209,7 @@ int cmd_demo(int argc, char **argv) {
     static int quick, n_train, n_heldout, pre_steps, sft_steps, rm_steps, rl_steps, pref_steps, layers, heads, channels;
     static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max, strict;
     static long long seed;
-    static double audit_rate, audit_weight;
+    static double audit_rate, audit_weight, sft_lr;
     rl_flag flags[] = {
         {"out", RL_FLAG_STRING, &out, "demo-out", 0, 0, NULL, "directory for every file the demo writes (report.html, models, logs)"},
         {"quick", RL_FLAG_BOOL, &quick, "0", 0, 0, NULL, "the whole path at small sizes (aims at under 2 minutes on 2 cores)"},
@@ -217,9 +217,10 @@ int cmd_demo(int argc, char **argv) {
         {"n-train", RL_FLAG_INT, &n_train, "0", 0, 10000000, NULL, "SFT demonstrations / RL prompts (0 = by mode: 20000, quick 4000)"},
         {"n-heldout", RL_FLAG_INT, &n_heldout, "0", 0, 1000000, NULL, "held-out prompts evaluated (0 = by mode: 300, quick 100)"},
         {"pretrain-steps", RL_FLAG_INT, &pre_steps, "-1", -1, 1000000, NULL, "pretraining steps (-1 = by mode: 100, quick 30)"},
-        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps, batch 64 (-1 = by mode: 1100, quick 300)"},
+        {"sft-steps", RL_FLAG_INT, &sft_steps, "-1", -1, 1000000, NULL, "SFT steps, batch 64 (-1 = by mode: 1100, quick 700)"},
+        {"sft-lr", RL_FLAG_FLOAT, &sft_lr, "0", 0, 1, NULL, "SFT peak learning rate, cosine to a tenth (0 = by mode: 3e-3, quick 5e-3)"},
         {"rm-steps", RL_FLAG_INT, &rm_steps, "-1", -1, 1000000, NULL, "reward-model steps each (-1 = by mode: 100, quick 20)"},
-        {"rl-steps", RL_FLAG_INT, &rl_steps, "-1", -1, 1000000, NULL, "PPO iterations per run (-1 = by mode: 30, quick 4)"},
+        {"rl-steps", RL_FLAG_INT, &rl_steps, "-1", -1, 1000000, NULL, "PPO iterations per run (-1 = by mode: 30, quick 12)"},
         {"pref-steps", RL_FLAG_INT, &pref_steps, "-1", -1, 1000000, NULL, "DPO and KTO steps each (-1 = by mode: 100, quick 10)"},
         {"judgements", RL_FLAG_INT, &n_judge, "0", 0, 10000000, NULL, "simulated judgements of SFT samples (0 = by mode: 3000, quick 400)"},
         {"sample-prompts", RL_FLAG_INT, &n_sample_prompts, "0", 0, 1000000, NULL, "train prompts the SFT model answers for feedback (0 = by mode: 600, quick 100)"},
@@ -227,7 +228,8 @@ int cmd_demo(int argc, char **argv) {
         {"max-new", RL_FLAG_INT, &max_new, "48", 8, 256, NULL, "tokens per answer"},
         {"layers", RL_FLAG_INT, &layers, "2", 1, 64, NULL, "model layers (L)"},
         {"heads", RL_FLAG_INT, &heads, "4", 1, 64, NULL, "attention heads (NH)"},
-        {"channels", RL_FLAG_INT, &channels, "128", 8, 4096, NULL, "model width (C)"},
+        {"channels", RL_FLAG_INT, &channels, "0", 0, 4096, NULL,
+         "model width (C; 0 = by mode: 128, quick 64: the narrow model passed 90% in a third of the SFT CPU time, docs/demo.md)"},
         {"a-max", RL_FLAG_INT, &a_max, "49", 10, 99, NULL, "largest first operand (10..49 passed the 90% gate sooner than 10..99; docs/demo.md)"},
         {"b-max", RL_FLAG_INT, &b_max, "49", 10, 99, NULL, "largest second operand"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads for every stage (0 = all cores)"},
@@ -247,9 +249,12 @@ int cmd_demo(int argc, char **argv) {
     if (n_judge <= 0) n_judge = tiny ? 40 : quick ? 400 : 3000;
     if (n_sample_prompts <= 0) n_sample_prompts = tiny ? 10 : quick ? 100 : 600;
     if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 30 : 100;
-    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 300 : 1100;
+    if (sft_steps < 0) sft_steps = tiny ? 2 : quick ? 700 : 1100;
+    if (sft_lr <= 0) sft_lr = quick ? 5e-3 : 3e-3;
+    if (channels <= 0) channels = quick ? 64 : 128;
+    if (channels % heads) { fprintf(stderr, "rlhf demo: --channels %d is not a multiple of --heads %d\n", channels, heads); return 2; }
     if (rm_steps < 0) rm_steps = tiny ? 2 : quick ? 20 : 100;
-    if (rl_steps < 0) rl_steps = tiny ? 1 : quick ? 4 : 30;
+    if (rl_steps < 0) rl_steps = tiny ? 1 : quick ? 12 : 30;
     if (pref_steps < 0) pref_steps = tiny ? 2 : quick ? 10 : 100;
     outdir = out;
     ssize_t sl = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
@@ -293,7 +298,7 @@ int cmd_demo(int argc, char **argv) {
     const char *policy = pre;
     if (have_command("sft")) {
         if (run_stage("sft", "sft", "--model", pre, "--tokenizer", tokp, "--data", sftdata, "--out", sft, "--steps",
-                      fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "64", "--seq", "72", "--lr", "3e-3", "--warmup", "50", "--log",
+                      fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "64", "--seq", "72", "--lr", fmt("%g", sft_lr), "--warmup", "50", "--log",
                       path_in("logs/sft.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
         policy = sft;
     } else {
