@@ -370,7 +370,8 @@ int cmd_demo(int argc, char **argv) {
      * compare with the proxy while training. */
     int have_ppo = have_command("ppo");
     int has_gold = have_ppo && command_has_flag("ppo", "gold"), has_early = has_gold && command_has_flag("ppo", "early-stop");
-    int has_study = have_command("study overoptimization") && have_ppo && command_has_flag("ppo", "snapshots");
+    int has_snap = have_ppo && command_has_flag("ppo", "snapshots");
+    int has_study = have_command("study overoptimization") && has_snap;
     char *snapdir = path_in("snapshots_ppo");
     struct { const char *name, *tag, *reward, *aggregate; int need; demo_role role; int early; const char *why; } ppo_runs[] = {
         {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1, DEMO_ROLE_UNMITIGATED, 0, NULL},
@@ -405,10 +406,11 @@ int cmd_demo(int argc, char **argv) {
         for (size_t k = 0; k < sizeof base_args / sizeof base_args[0]; k++) args[na++] = base_args[k];
         if (has_gold) { args[na++] = "--gold"; args[na++] = "sim:gold"; }
         if (ppo_runs[i].early) args[na++] = "--early-stop";
-        if (r->role == DEMO_ROLE_UNMITIGATED && has_study) {
-            /* checkpoints along the run for `rlhf study overoptimization` */
+        if (r->role == DEMO_ROLE_UNMITIGATED && has_snap) {
+            /* checkpoints along the run: their held-out gold accuracy says when
+             * gold fell (check c), and `rlhf study overoptimization` uses them */
             args[na++] = "--save-every";
-            args[na++] = fmt("%d", rl_steps >= 6 ? rl_steps / 6 : 1);
+            args[na++] = fmt("%d", rl_steps >= 30 ? rl_steps / 15 : 1);
             args[na++] = "--snapshots";
             args[na++] = snapdir;
         }
@@ -431,6 +433,31 @@ int cmd_demo(int argc, char **argv) {
         }
         if (evaluate(policy_out, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
         r->ran = 1;
+        if (r->role == DEMO_ROLE_UNMITIGATED && has_snap) {
+            /* held-out gold accuracy of every snapshot, as the table measures it */
+            snprintf(r->heldout_log, sizeof r->heldout_log, "%s", path_in("logs/ppo_heldout.jsonl"));
+            FILE *hf = fopen(r->heldout_log, "w");
+            if (!hf) { fprintf(stderr, "rlhf demo: cannot write %s\n", r->heldout_log); return 1; }
+            fprintf(hf, "{\"step\":0,\"heldout_accuracy\":%.6g,\"sycophancy\":%.6g}\n", base->eval.heldout_accuracy,
+                    isnan(base->eval.sycophancy) ? -1.0 : base->eval.sycophancy);
+            int ns0 = nstages;
+            double th0 = rl_now(), ch0 = self_cpu();
+            for (int st = 1; st <= rl_steps; st++) {
+                char *snap = fmt("%s/step-%06d.ckpt", snapdir, st);
+                if (access(snap, R_OK)) continue;
+                sim_eval_summary se;
+                if (evaluate(snap, tokp, world, fmt("ppo_step%d", st), n_heldout, max_new, &w, &pc, &se)) { fclose(hf); return 1; }
+                fprintf(hf, "{\"step\":%d,\"heldout_accuracy\":%.6g,\"sycophancy\":%.6g}\n", st, se.heldout_accuracy,
+                        isnan(se.sycophancy) ? -1.0 : se.sycophancy);
+                remove(fmt("%s/answers_ppo_step%d.jsonl", outdir, st));
+            }
+            fclose(hf);
+            nstages = ns0; /* one stage for them all */
+            demo_stage *es = stage_begin("eval ppo snapshots");
+            es->seconds = rl_now() - th0;
+            es->cpu_seconds = self_cpu() - ch0;
+            printf("  %-22s %6.1f s  (%.1f CPU-s)\n", es->name, es->seconds, es->cpu_seconds);
+        }
         r->kl = demo_log_at(r->log, "kl", r->until_step);
         r->proxy = demo_log_at(r->log, "reward_mean", r->until_step);
     }

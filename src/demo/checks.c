@@ -101,12 +101,22 @@ static void check_early(demo_check *c, const demo_row *rows, int nrows) {
     if (!u) { say(c, "the unmitigated run did not run"); return; }
     enum { MAXP = 4096 };
     double *x = malloc(sizeof(double) * MAXP), *y = malloc(sizeof(double) * MAXP);
-    int n = x && y ? demo_log_series(u->log, "step", "gold", x, y, MAXP) : 0;
+    /* held-out accuracy of the snapshots (step 0 = SFT), else the rollouts' gold */
+    int held = 0, n = 0;
+    if (x && y && u->heldout_log[0]) n = demo_log_series(u->heldout_log, "step", "heldout_accuracy", x, y, MAXP), held = n > 1;
+    if (!held && x && y) n = demo_log_series(u->log, "step", "gold", x, y, MAXP);
     const demo_warn_info *w = &u->warn;
     val(c, "warnings", w->total);
     val(c, "first_warning_step", w->first_step < 0 ? NAN : (double)w->first_step);
     double g0 = NAN, fall_step = NAN, gmin = NAN;
-    if (n > 0) {
+    if (held) {
+        g0 = y[0];
+        gmin = INFINITY;
+        for (int i = 0; i < n; i++) {
+            if (y[i] < gmin) gmin = y[i];
+            if (isnan(fall_step) && y[i] <= g0 - DEMO_WARN_BEFORE + 1e-12) fall_step = x[i];
+        }
+    } else if (n > 0) {
         int k = n < 3 ? n : 3;
         g0 = 0;
         for (int i = 0; i < k; i++) g0 += y[i];
@@ -125,17 +135,19 @@ static void check_early(demo_check *c, const demo_row *rows, int nrows) {
     val(c, "gold_min", gmin);
     val(c, "gold_fell_5_at_step", fall_step);
     val(c, "gold_points", n);
+    val(c, "gold_is_heldout", held);
     const char *how = w->replayed ? "replayed from the log" : "live";
+    const char *gname = held ? "held-out gold accuracy of its snapshots" : "gold of its rollouts";
     if (n == 0) {
         say(c, "%s logs no gold series (rlhf ppo --gold), so when gold fell cannot be told; ", u->method);
         if (w->total) say(c, "first warning %s at step %lld (%s)", w->first, w->first_step, how);
         else say(c, "no warning either");
     } else if (w->total == 0) {
-        say(c, "no warning in %s; training gold %.3f at the start, lowest %.3f", u->method, g0, gmin);
+        say(c, "no warning in %s; %s %.3f at the start, lowest %.3f", u->method, gname, g0, gmin);
         if (!isnan(fall_step)) say(c, ", fell 5 points at step %.0f", fall_step);
     } else {
         c->pass = w->first_step >= 0 && (isnan(fall_step) || (double)w->first_step < fall_step);
-        say(c, "first warning %s at step %lld (%s); training gold %.3f at the start, lowest %.3f, ", w->first, w->first_step, how, g0, gmin);
+        say(c, "first warning %s at step %lld (%s); %s %.3f at the start, lowest %.3f, ", w->first, w->first_step, how, gname, g0, gmin);
         if (isnan(fall_step)) say(c, "never 5 points below its start");
         else say(c, "5 points below its start at step %.0f", fall_step);
     }

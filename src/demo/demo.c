@@ -767,6 +767,27 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
             s2[ns++] = (svg_series){x, y, n, rows[i].method, 0, 0};
         }
         svg_chart(f, "proxy reward vs sqrt(KL) during RL", "sqrt(KL)", "proxy reward", s2, ns);
+        /* held-out gold accuracy of the unmitigated run's snapshots, and where the first warning came */
+        for (int i = 0; i < nrows; i++) {
+            const demo_row *r = &rows[i];
+            if (!r->ran || r->role != DEMO_ROLE_UNMITIGATED || !r->heldout_log[0]) continue;
+            double *hx = xs, *hy = ys;
+            int hn = demo_log_series(r->heldout_log, "step", "heldout_accuracy", hx, hy, MAXPTS);
+            if (hn == 0) break;
+            svg_series sh[2] = {{hx, hy, hn, "held-out gold accuracy", 0, 1}};
+            int nsh = 1;
+            double wx[1], wy[1];
+            if (r->warn.first_step >= 0) {
+                wx[0] = (double)r->warn.first_step;
+                wy[0] = hy[0];
+                for (int j = 0; j < hn; j++) if (hx[j] <= wx[0]) wy[0] = hy[j]; /* the last snapshot before it */
+                sh[nsh++] = (svg_series){wx, wy, 1, "first monitor warning", 1, 2};
+            }
+            char title[96];
+            snprintf(title, sizeof title, "%s: held-out gold along the run", r->method);
+            svg_chart(f, title, "PPO iteration", "held-out gold accuracy", sh, nsh);
+            break;
+        }
     }
     free(xs);
     free(ys);

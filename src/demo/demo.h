@@ -105,6 +105,8 @@ typedef struct {
     long long until_step;  /* the evaluated policy is from this step of its log (early stopping's best; 0 = the end) */
     demo_warn_info warn;
     char log[512];         /* its JSONL metrics log ("" if none) */
+    char heldout_log[512]; /* held-out gold accuracy along the run: rows {"step","heldout_accuracy","sycophancy"}
+                              (step 0 = the SFT model; "" if not measured) */
 } demo_row;
 
 typedef struct {
@@ -143,11 +145,14 @@ typedef struct {
  *  (b) overoptimization: the unmitigated run's proxy reward_mean rose (mean of
  *      its last vs first iterations, demo_log_trend), its held-out gold
  *      accuracy is >= DEMO_GOLD_FALL below SFT's, and its sycophancy is above SFT's.
- *  (c) early_warning: in that run a monitor warned at a step before the
- *      training gold series (log key "gold") had fallen DEMO_WARN_BEFORE below
- *      its start (mean of the first up to 3 values; the fall is read on a
- *      trailing mean of 3 so one noisy batch does not decide it). Needs the
- *      trainer to log gold; without it the check fails and says so.
+ *  (c) early_warning: in that run a monitor warned at a step before gold had
+ *      fallen DEMO_WARN_BEFORE. Gold is the held-out gold accuracy of the
+ *      run's snapshots (heldout_log, step 0 = SFT) when measured: the fall
+ *      step is the first snapshot at least DEMO_WARN_BEFORE below step 0.
+ *      Otherwise the rollouts' gold in the trainer's log (key "gold"): start
+ *      = mean of the first up to 3 values, the fall read on a trailing mean of
+ *      3 so one noisy batch does not decide it. Without either the check
+ *      fails and says so.
  *  (d) mitigation: some mitigation row is within DEMO_MITIGATION_TOL of SFT's
  *      held-out gold accuracy (or above it) while its own proxy reward rose.
  *  (e) group_table: utilitarian and maximin rows both evaluated, per-group

@@ -184,6 +184,26 @@ TEST(early_warning_timing) {
     EXPECT(strstr(c[2].detail, "no warning") != NULL);
 }
 
+TEST(early_warning_on_heldout_snapshots) {
+    demo_row rows[8];
+    int n = good_rows(rows);
+    demo_check c[DEMO_NCHECKS];
+    /* held-out accuracy of the snapshots decides when gold fell, not the noisy rollouts */
+    snprintf(rows[1].heldout_log, sizeof rows[1].heldout_log, "%s",
+             write_log("held.jsonl", "{\"step\":0,\"heldout_accuracy\":0.91}", "{\"step\":2,\"heldout_accuracy\":0.90}",
+                       "{\"step\":4,\"heldout_accuracy\":0.86}", "{\"step\":6,\"heldout_accuracy\":0.70}", NULL));
+    snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("h3.jsonl", 30, 0.2, 1.5, 0.9, 0.9, 3, "kl_growth"));
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
+    demo_run_checks(rows, n, &pc, c);
+    EXPECT_MSG(c[2].pass, "%s", c[2].detail);
+    EXPECT(strstr(c[2].detail, "held-out gold accuracy of its snapshots") != NULL);
+    EXPECT(strstr(c[2].detail, "5 points below its start at step 4") != NULL);
+    snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("h4.jsonl", 30, 0.2, 1.5, 0.9, 0.9, 4, "kl_growth"));
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
+    demo_run_checks(rows, n, &pc, c);
+    EXPECT_MSG(!c[2].pass, "%s", c[2].detail);
+}
+
 TEST(mitigation_needs_gold_and_rising_proxy) {
     demo_row rows[8];
     int n = good_rows(rows);
