@@ -163,7 +163,8 @@ static void check_mitigation(demo_check *c, const demo_row *rows, int nrows) {
     double best_gap = INFINITY;
     for (int i = 0; i < nrows; i++) {
         const demo_row *r = &rows[i];
-        if (r->role != DEMO_ROLE_MITIGATION) continue;
+        /* maximin over the group RMs is a candidate too: no group's fooled RM can carry it alone */
+        if (r->role != DEMO_ROLE_MITIGATION && r->role != DEMO_ROLE_MAXIMIN) continue;
         if (!r->ran) { say(c, "%s%s: %s", printed++ ? "; " : "", r->method, r->note[0] ? r->note : "did not run"); continue; }
         nm++;
         double p0, p1;

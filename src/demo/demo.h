@@ -153,7 +153,7 @@ typedef struct {
  *      = mean of the first up to 3 values, the fall read on a trailing mean of
  *      3 so one noisy batch does not decide it. Without either the check
  *      fails and says so.
- *  (d) mitigation: some mitigation row is within DEMO_MITIGATION_TOL of SFT's
+ *  (d) mitigation: some mitigation row (or the maximin row) is within DEMO_MITIGATION_TOL of SFT's
  *      held-out gold accuracy (or above it) while its own proxy reward rose.
  *  (e) group_table: utilitarian and maximin rows both evaluated, per-group
  *      satisfaction known (the detail says which has the better worst group). */

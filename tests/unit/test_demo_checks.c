@@ -208,6 +208,7 @@ TEST(mitigation_needs_gold_and_rising_proxy) {
     demo_row rows[8];
     int n = good_rows(rows);
     demo_check c[DEMO_NCHECKS];
+    rows[5].eval.heldout_accuracy = 0.85; /* maximin counts too: keep it out of the way here */
     rows[3].eval.heldout_accuracy = 0.879; /* 3.1 points below SFT */
     demo_run_checks(rows, n, &pc, c);
     EXPECT_MSG(!c[3].pass, "%s", c[3].detail);
@@ -218,6 +219,11 @@ TEST(mitigation_needs_gold_and_rising_proxy) {
     snprintf(rows[3].log, sizeof rows[3].log, "%s", ppo_log("flat.jsonl", 8, 0.3, 0.3, 0.9, 0.9, -1, ""));
     demo_run_checks(rows, n, &pc, c);
     EXPECT(!c[3].pass);
+    /* maximin within 3 points with a rising proxy is a mitigation as well */
+    rows[5].eval.heldout_accuracy = 0.90;
+    demo_run_checks(rows, n, &pc, c);
+    EXPECT_MSG(c[3].pass && strstr(c[3].detail, "ppo maximin: gold 90.0%"), "%s", c[3].detail);
+    rows[5].eval.heldout_accuracy = 0.85;
     /* none ran */
     rows[2].ran = rows[3].ran = 0;
     snprintf(rows[2].note, sizeof rows[2].note, "its reward model failed to train");
