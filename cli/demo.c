@@ -210,6 +210,7 @@ int cmd_demo(int argc, char **argv) {
     static int threads, n_judge, samples_k, n_sample_prompts, max_new, tiny, a_max, b_max, strict;
     static long long seed;
     static double audit_rate, audit_weight, sft_lr;
+    static int n_val;
     rl_flag flags[] = {
         {"out", RL_FLAG_STRING, &out, "demo-out", 0, 0, NULL, "directory for every file the demo writes (report.html, models, logs)"},
         {"quick", RL_FLAG_BOOL, &quick, "0", 0, 0, NULL, "the whole path at small sizes (aims at under 2 minutes on 2 cores)"},
@@ -237,6 +238,8 @@ int cmd_demo(int argc, char **argv) {
         {"audit-rate", RL_FLAG_FLOAT, &audit_rate, "0.1", 0, 1, NULL,
          "audited-RM mitigation: share of judgements by fully informed auditors (rlhf sim feedback --audit-rate; 0 = no audited row)"},
         {"audit-weight", RL_FLAG_FLOAT, &audit_weight, "5", 0, 1e6, NULL, "record weight of an audited judgement in the reward-model loss"},
+        {"n-val", RL_FLAG_INT, &n_val, "0", 0, 100000, NULL,
+         "validation prompts (held-out operand pairs, apart from the evaluated ones) for ppo --eval-prompts (0 = by mode: 100, tiny 10)"},
         {"strict", RL_FLAG_BOOL, &strict, "0", 0, 0, NULL, "exit 1 when any acceptance check (issue 8) fails (they are always computed and reported)"},
     };
     const char *summary = "The whole loop on the calculator world: world, tokenizer, pretrain, SFT, simulated feedback on the SFT "
@@ -246,6 +249,7 @@ int cmd_demo(int argc, char **argv) {
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
     if (n_train <= 0) n_train = tiny ? 300 : quick ? 4000 : 20000;
     if (n_heldout <= 0) n_heldout = tiny ? 20 : quick ? 100 : 300;
+    if (n_val <= 0) n_val = tiny ? 10 : 100;
     if (n_judge <= 0) n_judge = tiny ? 40 : quick ? 400 : 3000;
     if (n_sample_prompts <= 0) n_sample_prompts = tiny ? 10 : quick ? 100 : 600;
     if (pre_steps < 0) pre_steps = tiny ? 2 : quick ? 30 : 100;
@@ -277,10 +281,16 @@ int cmd_demo(int argc, char **argv) {
 
     /* 1. world, tokenizer, pretraining text */
     if (run_stage("world", "sim", "world", "--out", world, "--seed", sd, "--n-train", fmt("%d", n_train), "--n-heldout",
-                  fmt("%d", n_heldout), "--a-max", fmt("%d", a_max), "--b-max", fmt("%d", b_max), NULL)) return 1;
+                  fmt("%d", n_heldout + n_val), "--a-max", fmt("%d", a_max), "--b-max", fmt("%d", b_max), NULL)) return 1;
     sim_world w;
     sim_pop_config pc;
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf demo: %s\n", rl_error()); return 1; }
+    /* the last n_val held-out prompts become the validation prompts the PPO
+     * runs answer greedily while training (ppo --eval-prompts: the monitors'
+     * gold series and early stopping's choice); the table is measured on the
+     * first n_heldout, which no run has seen or been selected on */
+    char *valp = path_in("val_prompts.jsonl");
+    if (demo_split_lines(fmt("%s/heldout.jsonl", world), n_heldout, valp)) { fprintf(stderr, "rlhf demo: %s\n", rl_error()); return 1; }
     if (demo_render_text(sftdata, text, NULL)) { fprintf(stderr, "rlhf demo: %s\n", rl_error()); return 1; }
     /* 256 bytes + 4 chat specials, no merges: character-level tokens keep every
      * digit its own token, which is what makes column addition learnable. */
@@ -371,6 +381,7 @@ int cmd_demo(int argc, char **argv) {
     int have_ppo = have_command("ppo");
     int has_gold = have_ppo && command_has_flag("ppo", "gold"), has_early = has_gold && command_has_flag("ppo", "early-stop");
     int has_snap = have_ppo && command_has_flag("ppo", "snapshots");
+    int has_eval = has_gold && command_has_flag("ppo", "eval-prompts");
     int has_study = have_command("study overoptimization") && has_snap;
     char *snapdir = path_in("snapshots_ppo");
     struct { const char *name, *tag, *reward, *aggregate; int need; demo_role role; int early; const char *why; } ppo_runs[] = {
@@ -405,6 +416,13 @@ int cmd_demo(int argc, char **argv) {
                                    "--log", r->log, "--threads", th, "--seed", sd, "--quiet"};
         for (size_t k = 0; k < sizeof base_args / sizeof base_args[0]; k++) args[na++] = base_args[k];
         if (has_gold) { args[na++] = "--gold"; args[na++] = "sim:gold"; }
+        if (has_eval) {
+            /* greedy answers to the validation prompts: a steadier gold series than the rollouts' */
+            args[na++] = "--eval-prompts";
+            args[na++] = valp;
+            args[na++] = "--eval-every";
+            args[na++] = rl_steps >= 20 ? "2" : "1";
+        }
         if (ppo_runs[i].early) args[na++] = "--early-stop";
         if (r->role == DEMO_ROLE_UNMITIGATED && has_snap) {
             /* checkpoints along the run: their held-out gold accuracy says when

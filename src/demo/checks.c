@@ -105,6 +105,8 @@ static void check_early(demo_check *c, const demo_row *rows, int nrows) {
     int held = 0, n = 0;
     if (x && y && u->heldout_log[0]) n = demo_log_series(u->heldout_log, "step", "heldout_accuracy", x, y, MAXP), held = n > 1;
     if (!held && x && y) n = demo_log_series(u->log, "step", "gold", x, y, MAXP);
+    /* with ppo --eval-prompts the log's gold is greedy validation accuracy (step 0 = the start): read it as it is */
+    if (!held && n > 1 && demo_log_has(u->log, "eval")) held = 2;
     const demo_warn_info *w = &u->warn;
     val(c, "warnings", w->total);
     val(c, "first_warning_step", w->first_step < 0 ? NAN : (double)w->first_step);
@@ -137,7 +139,9 @@ static void check_early(demo_check *c, const demo_row *rows, int nrows) {
     val(c, "gold_points", n);
     val(c, "gold_is_heldout", held);
     const char *how = w->replayed ? "replayed from the log" : "live";
-    const char *gname = held ? "held-out gold accuracy of its snapshots" : "gold of its rollouts";
+    const char *gname = held == 1 ? "held-out gold accuracy of its snapshots"
+                        : held == 2 ? "greedy validation gold in its log"
+                                    : "gold of its rollouts";
     if (n == 0) {
         say(c, "%s logs no gold series (rlhf ppo --gold), so when gold fell cannot be told; ", u->method);
         if (w->total) say(c, "first warning %s at step %lld (%s)", w->first, w->first_step, how);

@@ -277,6 +277,36 @@ double demo_log_at(const char *path, const char *key, long long until) {
     return v;
 }
 
+rl_status demo_split_lines(const char *path, int keep, const char *rest_path) {
+    char *buf = NULL;
+    size_t len = 0;
+    RL_TRY(read_all(path, &buf, &len));
+    size_t end = 0;
+    for (int k = 0; k < keep && end < len; k++) {
+        char *nl = memchr(buf + end, '\n', len - end);
+        end = nl ? (size_t)(nl - buf) + 1 : len;
+    }
+    rl_status st = rl_atomic_write(rest_path, buf + end, len - end);
+    if (!st) st = rl_atomic_write(path, buf, end);
+    free(buf);
+    return st;
+}
+
+typedef struct { const char *key; int found; } has_ctx;
+static rl_status has_line(void *vc, json_t *o, long lineno) {
+    (void)lineno;
+    has_ctx *c = vc;
+    if (json_object_get(o, c->key)) c->found = 1;
+    return RL_OK;
+}
+
+int demo_log_has(const char *path, const char *key) {
+    if (!path || !path[0]) return 0;
+    has_ctx c = {key, 0};
+    if (each_json_line(path, has_line, &c, 0)) return 0;
+    return c.found;
+}
+
 rl_status demo_head_lines(const char *src, const char *dst, int n) {
     char *buf = NULL;
     size_t len = 0;

@@ -56,6 +56,11 @@ int demo_log_trend(const char *path, const char *key, double *first, double *las
 int demo_log_trend_until(const char *path, const char *key, long long until, double *first, double *last);
 /* The last value of `key` among rows with "step" <= until (0 = the last row's), or NAN. */
 double demo_log_at(const char *path, const char *key, long long until);
+/* Splits a text file: its first `keep` lines stay (rewritten atomically), the
+ * rest go to rest_path (atomically; empty when there are no more). */
+rl_status demo_split_lines(const char *path, int keep, const char *rest_path);
+/* Whether any row of a JSONL log has `key` (0 for a missing file). */
+int demo_log_has(const char *path, const char *key);
 /* Copies the first n lines of a text file (atomically). RL_ENOTFOUND if src is missing. */
 rl_status demo_head_lines(const char *src, const char *dst, int n);
 

@@ -204,6 +204,21 @@ TEST(early_warning_on_heldout_snapshots) {
     EXPECT_MSG(!c[2].pass, "%s", c[2].detail);
 }
 
+TEST(early_warning_on_eval_rows) {
+    demo_row rows[8];
+    int n = good_rows(rows);
+    demo_check c[DEMO_NCHECKS];
+    /* ppo --eval-prompts: greedy validation gold on "eval" rows, step 0 = the start, read unsmoothed */
+    snprintf(rows[1].log, sizeof rows[1].log, "%s",
+             write_log("evalrows.jsonl", "{\"step\":0,\"gold\":0.90,\"eval\":1}", "{\"step\":1,\"reward_mean\":0.1,\"kl\":0.1,\"gold_rollout\":0.5}",
+                       "{\"step\":2,\"reward_mean\":0.2,\"kl\":0.2,\"gold\":0.89,\"eval\":1}",
+                       "{\"event\":\"warning\",\"monitor\":\"kl_growth\",\"step\":3}",
+                       "{\"step\":4,\"reward_mean\":0.5,\"kl\":0.4,\"gold\":0.84,\"eval\":1}", NULL));
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
+    demo_run_checks(rows, n, &pc, c);
+    EXPECT_MSG(c[2].pass && strstr(c[2].detail, "greedy validation gold") && strstr(c[2].detail, "at step 4"), "%s", c[2].detail);
+}
+
 TEST(mitigation_needs_gold_and_rising_proxy) {
     demo_row rows[8];
     int n = good_rows(rows);
