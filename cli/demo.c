@@ -186,15 +186,18 @@ static char *fmt(const char *f, ...) {
     return b;
 }
 
-/* Greedy answers of `model` to the held-out prompts, graded by the gold evaluator. */
+/* Greedy answers of `model` to the held-out prompts, graded by the gold evaluator,
+ * and per group against the SFT model's answers (answers_sft.jsonl, written first). */
 static int evaluate(const char *model, const char *tokp, const char *world, const char *tag, int n_eval, int max_new,
-                    const sim_world *w, const sim_pop_config *pc, sim_eval_summary *sum) {
+                    const sim_world *w, const sim_pop_config *pc, sim_eval_summary *sum, sim_ref_outcome *vs_sft) {
     demo_gen_opts go = {model, tokp, 1, 0.0f, max_new, n_eval, 64, 1};
     char heldout[4096], outp[4096];
     snprintf(heldout, sizeof heldout, "%s/heldout.jsonl", world);
     snprintf(outp, sizeof outp, "%s/answers_%s.jsonl", outdir, tag);
     double t0 = rl_now(), c0 = self_cpu();
-    if (demo_generate(&go, heldout, outp, NULL) || sim_eval_file(outp, w, pc, sum)) {
+    char refp[4096];
+    snprintf(refp, sizeof refp, "%s/answers_sft.jsonl", outdir);
+    if (demo_generate(&go, heldout, outp, NULL) || sim_eval_against(outp, refp, w, pc, sum, vs_sft)) {
         fprintf(stderr, "rlhf demo: evaluating %s: %s\n", model, rl_error());
         return 1;
     }
@@ -320,7 +323,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(base->tag, sizeof base->tag, "sft");
     base->role = DEMO_ROLE_SFT;
     snprintf(base->log, sizeof base->log, "%s", have_command("sft") ? path_in("logs/sft.jsonl") : path_in("logs/pretrain.jsonl"));
-    if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval)) return 1;
+    if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval, &base->vs_sft)) return 1;
     base->ran = 1;
     base->kl = 0;
     base->proxy = NAN;
@@ -449,7 +452,7 @@ int cmd_demo(int argc, char **argv) {
                 if (ckpt_meta_get_f(&bi.meta, "rl.best_step", &bs)) r->until_step = (long long)bs + 1;
             }
         }
-        if (evaluate(policy_out, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        if (evaluate(policy_out, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval, &r->vs_sft)) return 1;
         r->ran = 1;
         if (r->role == DEMO_ROLE_UNMITIGATED && has_snap) {
             /* held-out gold accuracy of every snapshot, as the table measures it */
@@ -464,7 +467,8 @@ int cmd_demo(int argc, char **argv) {
                 char *snap = fmt("%s/step-%06d.ckpt", snapdir, st);
                 if (access(snap, R_OK)) continue;
                 sim_eval_summary se;
-                if (evaluate(snap, tokp, world, fmt("ppo_step%d", st), n_heldout, max_new, &w, &pc, &se)) { fclose(hf); return 1; }
+                sim_ref_outcome sr;
+                if (evaluate(snap, tokp, world, fmt("ppo_step%d", st), n_heldout, max_new, &w, &pc, &se, &sr)) { fclose(hf); return 1; }
                 fprintf(hf, "{\"step\":%d,\"heldout_accuracy\":%.6g,\"sycophancy\":%.6g}\n", st, se.heldout_accuracy,
                         isnan(se.sycophancy) ? -1.0 : se.sycophancy);
                 remove(fmt("%s/answers_ppo_step%d.jsonl", outdir, st));
@@ -510,7 +514,7 @@ int cmd_demo(int argc, char **argv) {
             r->log[0] = 0;
             continue;
         }
-        if (evaluate(o, tokp, world, prefs[i].name, n_heldout, max_new, &w, &pc, &r->eval)) return 1;
+        if (evaluate(o, tokp, world, prefs[i].name, n_heldout, max_new, &w, &pc, &r->eval, &r->vs_sft)) return 1;
         r->ran = 1;
         r->kl = demo_log_last(r->log, "val_kl_sampled");
         r->proxy = NAN;
@@ -536,7 +540,7 @@ int cmd_demo(int argc, char **argv) {
         int first = 1;
         for (int i = 0; i < nrows; i++) {
             if (!rows[i].ran) continue;
-            char *ev = sim_eval_summary_json(&rows[i].eval, &pc);
+            char *ev = sim_eval_json(&rows[i].eval, &pc, &rows[i].vs_sft); /* = rlhf sim eval --reference answers_sft.jsonl */
             fprintf(sj, "%s{\"method\":\"%s\",\"answers\":\"answers_%s.jsonl\",\"kl\":%.6g,\"proxy\":%.6g,\"warnings\":%d,"
                     "\"warnings_live\":%d,\"warnings_replayed\":%d,\"first_warning_step\":%lld,\"eval\":%s}", first ? "" : ",",
                     rows[i].method, rows[i].tag, isnan(rows[i].kl) ? -1.0 : rows[i].kl, isnan(rows[i].proxy) ? 0.0 : rows[i].proxy,

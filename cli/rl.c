@@ -13,8 +13,11 @@ static const char *sec_sk, *sec_vk, *sec_kf, *sec_pe;
 static int sec_enc;
 
 int cmd_ppo(int argc, char **argv) {
-    static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate;
-    static int steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug;
+    static const char *policy, *tokp, *reward, *prompts, *out, *algo, *value, *value_init, *kl, *whiten, *grpo_loss, *log_path, *aggregate,
+        *snapshots, *gold, *eval_prompts;
+    static int eval_every, steps, pps, k, max_new, epochs, minibatch, save_every, resume, raw, threads, quiet, dist_debug, early_stop, patience,
+        warn_pat;
+    static double warn_kl;
     static double temperature, lr, value_lr, grad_clip, gamma, lam, clip, value_clip, vf_coef, ent_coef, kl_coef, kl_target,
         kl_horizon, score_clip, alpha, wd;
     static long long seed;
@@ -22,7 +25,7 @@ int cmd_ppo(int argc, char **argv) {
         {"policy", RL_FLAG_STRING, &policy, NULL, 0, 0, NULL, "starting policy (an SFT checkpoint); also the frozen KL reference"},
         {"tokenizer", RL_FLAG_STRING, &tokp, NULL, 0, 0, NULL, "tokenizer file the policy was trained with"},
         {"reward", RL_FLAG_STRING, &reward, NULL, 0, 0, NULL,
-         "reward spec: rm:PATH | ensemble:mean|min|std=L|var=L:P1,P2 | word:W | token:ID | length:L | contains:S | regex:PAT | groups:S1;S2"},
+         "reward spec: rm:PATH | ensemble:mean|min|std=L|var=L:P1,P2 | word:W | token:ID | length:L | contains:S | regex:PAT | groups:S1;S2 | sim:gold|sycophancy|group=NAME"},
         {"prompts", RL_FLAG_STRING, &prompts, NULL, 0, 0, NULL, "prompts file: one per line, text or {\"prompt\": \"...\"}"},
         {"out", RL_FLAG_STRING, &out, NULL, 0, 0, NULL, "output policy checkpoint (value network: OUT.value)"},
         {"algo", RL_FLAG_ENUM, &algo, "ppo", 0, 0, "ppo|rloo|grpo", "ppo (value net + GAE), rloo (leave-one-out baseline), grpo (group-normalised)"},
@@ -56,12 +59,24 @@ int cmd_ppo(int argc, char **argv) {
         {"alpha", RL_FLAG_FLOAT, &alpha, "1", 0, 1e6, NULL, "isoelastic inequality aversion"},
         {"seed", RL_FLAG_I64, &seed, "1", 0, 9.2e18, NULL, "random seed"},
         {"save-every", RL_FLAG_INT, &save_every, "0", 0, 1e9, NULL, "also checkpoint every N iterations (0 = only at the end / Ctrl-C)"},
+        {"snapshots", RL_FLAG_STRING, &snapshots, "", 0, 0, NULL,
+         "with --save-every: also keep DIR/step-NNNNNN.ckpt at each save (policy only; for 'rlhf study overoptimization --ppo-dir')"},
         {"resume", RL_FLAG_BOOL, &resume, "0", 0, 0, NULL, "continue from --out (and OUT.value)"},
         {"log", RL_FLAG_STRING, &log_path, "", 0, 0, NULL, "metrics JSONL file (one row per iteration)"},
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no progress output"},
         {"dist-debug", RL_FLAG_BOOL, &dist_debug, "0", 0, 0, NULL, "under mpirun: every rank prints its local reward and KL sums per step to stderr"},
+        {"gold", RL_FLAG_STRING, &gold, "", 0, 0, NULL,
+         "gold / held-out reward scored on every rollout and logged as gold (sim:gold also logs sycophancy; or rm:heldout.ckpt): feeds the proxy-gold monitors"},
+        {"early-stop", RL_FLAG_BOOL, &early_stop, "0", 0, 0, NULL,
+         "keep the policy with the best smoothed gold as OUT.best; stop when proxy and gold diverge or past the predicted peak (needs --gold)"},
+        {"patience", RL_FLAG_INT, &patience, "0", 0, 1e9, NULL, "with --early-stop: also stop after this many iterations without a new best gold (0 = off)"},
+        {"eval-prompts", RL_FLAG_STRING, &eval_prompts, "", 0, 0, NULL,
+         "held-out prompts answered greedily and graded by --gold before training and every --eval-every iterations: then the gold series (else: gold of each rollout)"},
+        {"eval-every", RL_FLAG_INT, &eval_every, "5", 1, 1e9, NULL, "with --eval-prompts: iterations between held-out evaluations"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &warn_kl, "6", 0, 1e9, NULL, "monitor: warn when the mean KL to the reference exceeds this (nats)"},
+        {"warn-patience", RL_FLAG_INT, &warn_pat, "2", 1, 1000, NULL, "monitors: consecutive iterations beyond a threshold before a warning"},
         CLI_CKPT_WRITE_FLAGS(sec_sk, sec_enc),
         CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
@@ -78,6 +93,10 @@ int cmd_ppo(int argc, char **argv) {
     ppo_config *c = &o.c;
     c->prompts_per_step = pps;
     if (k > 0) c->k = k;
+    if (snapshots[0] && save_every == 0) {
+        fprintf(stderr, "rlhf ppo: --snapshots needs --save-every N (a snapshot is kept at every save)\n");
+        return 2;
+    }
     if (a != PPO_ALGO_PPO && c->k < 2) {
         fprintf(stderr, "rlhf ppo: --algo %s needs --k >= 2 (samples per prompt form the baseline)\n", algo);
         return 2;
@@ -114,6 +133,7 @@ int cmd_ppo(int argc, char **argv) {
     o.value_init = value_init[0] ? value_init : NULL;
     o.log_path = log_path[0] ? log_path : NULL;
     o.aggregate = aggregate;
+    o.snapshot_dir = snapshots[0] ? snapshots : NULL;
     o.alpha = alpha;
     o.steps = steps;
     o.save_every = save_every;
@@ -121,15 +141,31 @@ int cmd_ppo(int argc, char **argv) {
     o.chat = !raw;
     o.quiet = quiet;
     o.dist_debug = dist_debug;
+    diag_config_default(&o.diag);
+    o.diag.kl_budget = warn_kl;
+    o.diag.patience = warn_pat;
+    o.gold_spec = gold[0] ? gold : NULL;
+    o.early_stop = early_stop;
+    o.patience = patience;
+    o.eval_prompts = eval_prompts[0] ? eval_prompts : NULL;
+    o.eval_every = eval_every;
+    if (o.eval_prompts && !o.gold_spec) {
+        fprintf(stderr, "rlhf ppo: --eval-prompts needs --gold (the reward that grades the answers)\n");
+        return 2;
+    }
+    if (early_stop && !o.gold_spec) {
+        fprintf(stderr, "rlhf ppo: --early-stop needs --gold (the reward whose best checkpoint is kept)\n");
+        return 2;
+    }
     int rc2 = ppo_run(&o);
     dist_finalize();
     return rc2;
 }
 
 int cmd_bon(int argc, char **argv) {
-    static const char *policy, *tokp, *reward, *prompts, *sft_out, *aggregate;
+    static const char *policy, *tokp, *reward, *prompts, *sft_out, *aggregate, *log_path, *gold;
     static int n, max_new, batch, raw, threads, quiet;
-    static double temperature, alpha;
+    static double temperature, alpha, warn_kl;
     static long long seed;
     static rl_flag flags[] = {
         {"policy", RL_FLAG_STRING, &policy, NULL, 0, 0, NULL, "policy checkpoint to sample from"},
@@ -147,6 +183,9 @@ int cmd_bon(int argc, char **argv) {
         {"raw", RL_FLAG_BOOL, &raw, "0", 0, 0, NULL, "prompts as plain text (no chat template)"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
         {"quiet", RL_FLAG_BOOL, &quiet, "0", 0, 0, NULL, "no summary on stderr"},
+        {"log", RL_FLAG_STRING, &log_path, "", 0, 0, NULL, "metrics JSONL: one row per block of --batch prompts, monitor warnings as {\"event\":\"warning\"} rows"},
+        {"gold", RL_FLAG_STRING, &gold, "", 0, 0, NULL, "gold / held-out reward of the chosen answers, logged as gold (sim:gold, rm:heldout.ckpt, any reward spec)"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &warn_kl, "6", 0, 1e9, NULL, "monitor: warn when the analytic KL log n - (n-1)/n exceeds this (nats)"},
         CLI_CKPT_LOAD_FLAGS(sec_vk, sec_kf, sec_pe),
     };
     int rc = rl_flags_parse("bon", "Best-of-n: sample n answers per prompt, keep the highest-reward one (JSONL on stdout).", flags,
@@ -170,6 +209,9 @@ int cmd_bon(int argc, char **argv) {
     o.chat = !raw;
     o.quiet = quiet;
     o.seed = (uint64_t)seed;
+    o.log_path = log_path[0] ? log_path : NULL;
+    o.gold_spec = gold[0] ? gold : NULL;
+    o.warn_kl_budget = warn_kl;
     /* Under mpirun every rank takes every world-th block of prompts; rank 0 prints. */
     if (dist_init(&argc, &argv) != RL_OK) { fprintf(stderr, "rlhf bon: %s\n", rl_error()); return 1; }
     int rc2 = bon_run(&o);

@@ -117,6 +117,7 @@ int cmd_sim_feedback(int argc, char **argv) {
     static const char *world, *out, *kinds, *cands, *samples;
     static int annotators, ranking_k;
     static long long judgements, seed;
+    static double audit_rate, audit_weight;
     rl_flag flags[] = {
         {"world", RL_FLAG_STRING, &world, NULL, 0, 0, NULL, "world directory from 'rlhf sim world'"},
         {"out", RL_FLAG_STRING, &out, NULL, 0, 0, NULL, "feedback JSONL to write"},
@@ -129,6 +130,9 @@ int cmd_sim_feedback(int argc, char **argv) {
          "perturbed gold answers: shares correct,nocarry,sycophantic,off-by,hedged-correct"},
         {"samples", RL_FLAG_STRING, &samples, "", 0, 0, NULL,
          "judge model samples instead: JSONL {\"prompt\",\"response\"} or {\"prompt\",\"responses\":[...]}"},
+        {"audit-rate", RL_FLAG_FLOAT, &audit_rate, "0", 0, 1, NULL,
+         "share of judgements made by fully informed auditors (always check, no noise; annotator sim:auditor-K, meta role auditor)"},
+        {"audit-weight", RL_FLAG_FLOAT, &audit_weight, "1", 0, 1e6, NULL, "record weight of an audited judgement (the reward-model loss uses it)"},
         POP_FLAGS,
     };
     const char *summary = "Simulated annotators judge answers (perturbed gold answers, or model samples with --samples) on train prompts; "
@@ -145,6 +149,8 @@ int cmd_sim_feedback(int argc, char **argv) {
     }
     mix.pair_frac = k3[0]; mix.thumbs_frac = k3[1]; mix.ranking_frac = k3[2]; mix.ranking_k = ranking_k;
     mix.cand_correct = c5[0]; mix.cand_nocarry = c5[1]; mix.cand_sycophantic = c5[2]; mix.cand_offby = c5[3]; mix.cand_hedged = c5[4];
+    mix.audit_rate = audit_rate;
+    mix.audit_weight = audit_weight;
     sim_world w;
     sim_pop_config pc;
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf sim feedback: %s\n", rl_error()); return 1; }
@@ -157,6 +163,9 @@ int cmd_sim_feedback(int argc, char **argv) {
     rl_info("%lld judgements by %d annotators -> %s: %ld pairs, %ld thumbs, %ld rankings; checked %.1f%%, flipped %.1f%%",
             judgements, annotators, out, st.n_pair, st.n_thumbs, st.n_ranking,
             judgements ? 100.0 * st.n_checked / judgements : 0.0, judgements ? 100.0 * st.n_flipped / judgements : 0.0);
+    if (audit_rate > 0)
+        rl_info("  audited %ld (%.1f%%) by fully informed auditors, weight %g each", st.n_audited,
+                judgements ? 100.0 * st.n_audited / judgements : 0.0, audit_weight);
     if (st.n_skipped_heldout) rl_info("  skipped %ld sample lines on held-out prompts", st.n_skipped_heldout);
     for (int g = 0; g < pc.ngroups; g++)
         rl_info("  group %-10s %ld judgements (pool share %.2f, population share %.2f)", pc.groups[g].name, st.n_group[g],
@@ -165,13 +174,16 @@ int cmd_sim_feedback(int argc, char **argv) {
 }
 
 int cmd_sim_eval(int argc, char **argv) {
-    static const char *world, *responses, *out;
+    static const char *world, *responses, *out, *reference;
     rl_flag flags[] = {
         {"world", RL_FLAG_STRING, &world, NULL, 0, 0, NULL, "world directory from 'rlhf sim world'"},
         {"responses", RL_FLAG_STRING, &responses, NULL, 0, 0, NULL, "JSONL of {\"prompt\",\"response\"} to grade"},
+        {"reference", RL_FLAG_STRING, &reference, "", 0, 0, NULL,
+         "a reference policy's answers to the same prompts, same order (e.g. the SFT model's): adds per-group win rates and gaps"},
         {"out", RL_FLAG_STRING, &out, "", 0, 0, NULL, "also write the summary JSON here"},
     };
-    const char *summary = "Grade responses with the gold evaluator: accuracy (all and held-out), per-group satisfaction, sycophancy. "
+    const char *summary = "Grade responses with the gold evaluator: accuracy (all and held-out), per-group satisfaction, sycophancy; "
+                          "with --reference, per-group win rates against a reference policy and the best-worst gaps. "
                           "Prints one JSON object on stdout.";
     int rc = rl_flags_parse("sim eval", summary, flags, RL_NFLAGS(flags), argc, argv);
     if (rc != RL_FLAGS_OK) return rc == RL_FLAGS_HELP ? 0 : 2;
@@ -179,8 +191,12 @@ int cmd_sim_eval(int argc, char **argv) {
     sim_pop_config pc;
     if (sim_world_load(world, &w, &pc)) { fprintf(stderr, "rlhf sim eval: %s\n", rl_error()); return 1; }
     sim_eval_summary s;
-    if (sim_eval_file(responses, &w, &pc, &s)) { fprintf(stderr, "rlhf sim eval: %s\n", rl_error()); return 1; }
-    char *json = sim_eval_summary_json(&s, &pc);
+    sim_ref_outcome ro;
+    if (reference[0] ? sim_eval_against(responses, reference, &w, &pc, &s, &ro) : sim_eval_file(responses, &w, &pc, &s)) {
+        fprintf(stderr, "rlhf sim eval: %s\n", rl_error());
+        return 1;
+    }
+    char *json = sim_eval_json(&s, &pc, reference[0] ? &ro : NULL);
     if (!json) { fprintf(stderr, "rlhf sim eval: out of memory\n"); return 1; }
     printf("%s\n", json);
     int ret = 0;
@@ -201,5 +217,11 @@ int cmd_sim_eval(int argc, char **argv) {
             s.heldout_accuracy, s.n_heldout, s.sycophancy, s.n_wrong_suggestion, s.parse_rate);
     for (int g = 0; g < pc.ngroups; g++) rl_info("  satisfaction %-10s %.3f", pc.groups[g].name, s.satisfaction[g]);
     rl_info("  population-weighted %.3f, pool-weighted %.3f, worst group %.3f", s.pop_satisfaction, s.pool_satisfaction, s.min_satisfaction);
+    if (reference[0]) {
+        for (int g = 0; g < pc.ngroups; g++)
+            rl_info("  vs reference %-10s satisfaction %.3f (reference %.3f), win rate %.3f", pc.groups[g].name, s.satisfaction[g],
+                    ro.satisfaction_ref[g], ro.win[g]);
+        rl_info("  gap best - worst group: satisfaction %.3f, win rate %.3f", ro.gap_satisfaction, ro.gap_win);
+    }
     return ret;
 }

@@ -27,6 +27,12 @@
     {"kernels", RL_FLAG_ENUM, &(kernels), "fast", 0, 0, "fast|ref", "fast (BLAS + OpenMP) or ref (plain loops)"}, \
     {"quiet", RL_FLAG_BOOL, &(quiet), "0", 0, 0, NULL, "no progress or summary on stderr"}
 
+#define WEIGHT_FLAGS(o) \
+    {"annotator-weights", RL_FLAG_STRING, &(o).annotator_weights, "", 0, 0, NULL, \
+     "id,weight CSV ('rlhf align report --out', 'rlhf align reliability --out'): each record's weight x its annotator's"}, \
+    {"missing-weight", RL_FLAG_FLOAT, &(o).missing_weight, "-1", -1, 1e6, NULL, \
+     "weight of annotators missing from --annotator-weights (-1 = they are an error)"}
+
 static const char *nz(const char *s) { return s && s[0] ? s : NULL; }
 
 /* Checkpoint security flags (cli/cli.h), the same on every trainer: sign what
@@ -137,6 +143,7 @@ int cmd_rm(int argc, char **argv) {
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
         {"group", RL_FLAG_STRING, &o.group, "", 0, 0, NULL, "only records whose annotator is in this group (key=value); stored in the metadata"},
+        WEIGHT_FLAGS(o),
         {"ties", RL_FLAG_ENUM, &o.ties, "davidson", 0, 0, "davidson|skip", "ties and 'both bad': Davidson model for all pairs, or drop them"},
         {"tie-nu", RL_FLAG_FLOAT, &o.tie_nu, "1.0", 1e-6, 1e6, NULL, "Davidson tie propensity nu (P(tie) = nu e^{(ra+rb)/2} / Z)"},
         {"thumbs-weight", RL_FLAG_FLOAT, &o.thumbs_weight, "1.0", 0, 1e6, NULL, "weight of thumbs/rating units relative to comparisons (0 = ignore)"},
@@ -156,6 +163,7 @@ int cmd_rm(int argc, char **argv) {
         {"eval-every", RL_FLAG_I64, &o.eval_every, "0", 0, 1e12, NULL, "held-out evaluation every K steps (0 = at the end)"},
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"norm-samples", RL_FLAG_INT, &o.norm_samples, "512", 1, 1e9, NULL, "training responses scored for reward.mean/std (normalisation)"},
+        {"warn-len-corr", RL_FLAG_FLOAT, &o.warn_len_corr, "0.6", 1e-6, 1, NULL, "monitor: warn when Pearson(response length, reward) on the held-out responses exceeds this (length bias)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
@@ -165,6 +173,7 @@ int cmd_rm(int argc, char **argv) {
     if (use_db("rm", db, &o.records, &o.format, "--records")) return 2;
     if (cli_ckpt_security("rm", sec_sk, sec_vk, sec_kf, sec_pe, sec_enc)) return 1;
     o.group = nz(o.group); o.log_path = nz(o.log_path);
+    o.annotator_weights = nz(o.annotator_weights);
     if (o.group && !strchr(o.group, '=')) { fprintf(stderr, "rlhf rm: --group must be key=value; see 'rlhf rm --help'\n"); return 2; }
     o.model.seed = o.seed = (unsigned long long)seed;
     return run_dist("rm", &argc, &argv, threads, run_rm, &o);
@@ -183,6 +192,7 @@ static int dpo_common(int argc, char **argv, int kto) {
         DB_FLAG(db),
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
+        WEIGHT_FLAGS(o),
         {"loss", RL_FLAG_ENUM, &o.loss, "dpo", 0, 0, "dpo|cdpo|rdpo|ipo|orpo|simpo", "objective (docs/objectives.md)"},
         {"beta", RL_FLAG_FLOAT, &o.beta, "0.1", 1e-6, 1e6, NULL, "beta (DPO/cDPO/rDPO), tau (IPO), lambda (ORPO), beta (SimPO 2.0)"},
         {"label-smoothing", RL_FLAG_FLOAT, &o.label_smoothing, "0", 0, 0.5, NULL, "cDPO/rDPO: assumed label-flip probability epsilon (0.1 typical)"},
@@ -204,6 +214,8 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
         {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
+        {"warn-dpo-drop", RL_FLAG_FLOAT, &o.warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &o.warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
@@ -215,6 +227,7 @@ static int dpo_common(int argc, char **argv, int kto) {
         DB_FLAG(db),
         {"format", RL_FLAG_ENUM, &o.format, "auto", 0, 0, "auto|jsonl|hh|oasst", "format of --records"},
         {"skip-bad", RL_FLAG_BOOL, &o.skip_bad, "0", 0, 0, NULL, "skip malformed lines (counted) instead of stopping"},
+        WEIGHT_FLAGS(o),
         {"from-pairs", RL_FLAG_BOOL, &o.from_pairs, "1", 0, 0, NULL, "also use strict pairs: chosen desirable, rejected undesirable (TRL)"},
         {"beta", RL_FLAG_FLOAT, &o.beta, "0.1", 1e-6, 1e6, NULL, "KTO beta (paper 0.1)"},
         {"lambda-d", RL_FLAG_FLOAT, &o.lambda_d, "1.0", 0, 1e6, NULL, "weight of desirable examples lambda_D (paper: lambda_D n_D / lambda_U n_U in [1, 4/3])"},
@@ -235,6 +248,8 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
         {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
         {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
+        {"warn-dpo-drop", RL_FLAG_FLOAT, &o.warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"},
+        {"warn-kl-budget", RL_FLAG_FLOAT, &o.warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"},
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
@@ -248,6 +263,7 @@ static int dpo_common(int argc, char **argv, int kto) {
     o.kto = kto;
     if (kto) o.loss = "kto";
     o.ref = nz(o.ref); o.log_path = nz(o.log_path);
+    o.annotator_weights = nz(o.annotator_weights);
     o.model.seed = o.seed = (unsigned long long)seed;
     return run_dist(kto ? "kto" : "dpo", &argc, &argv, threads, run_dpo, &o);
 }

@@ -2,6 +2,7 @@
 #include "tables.h"
 #include "consensus.h"
 #include "csv.h"
+#include "../base/binfile.h"
 #include "../base/flags.h"
 #include <math.h>
 #include <stdlib.h>
@@ -295,4 +296,106 @@ rl_status align_margins_load(const char *path, const align_table *t, double **ta
     if (st != RL_OK) { free(T); return st; }
     *targets_out = T;
     return RL_OK;
+}
+
+/* ---- id,weight files -------------------------------------------------------- */
+
+void align_id_weights_free(align_id_weights *w) {
+    if (!w) return;
+    for (int i = 0; i < w->n; i++) free(w->id[i]);
+    free(w->id);
+    free(w->w);
+    memset(w, 0, sizeof *w);
+}
+
+int align_id_weights_find(const align_id_weights *w, const char *id) {
+    for (int i = 0; i < w->n; i++) if (!strcmp(w->id[i], id)) return i;
+    return -1;
+}
+
+static int cmp_str_idx(const void *a, const void *b) {
+    const char *const *x = a, *const *y = b;
+    return strcmp(*x, *y);
+}
+
+rl_status align_id_weights_load(const char *path, align_id_weights *out) {
+    memset(out, 0, sizeof *out);
+    csv_reader *r;
+    RL_TRY(csv_open(&r, path));
+    int nf; char **f;
+    rl_status st = csv_next(r, &nf, &f);
+    if (st == RL_OK && nf < 0) st = rl_fail(RL_EFORMAT, "%s is empty; expected a header row 'id,weight'", path);
+    int cid = -1, cw = -1, ncols = 0;
+    if (st == RL_OK) {
+        ncols = nf;
+        cid = csv_find(nf, f, "id");
+        cw = csv_find(nf, f, "weight");
+        if (cid < 0 || cw < 0)
+            st = rl_fail(RL_EFORMAT, "%s:1: needs columns 'id' and 'weight' (as written by 'rlhf align report --out')", path);
+    }
+    size_t cap = 0;
+    int *line = NULL;
+    while (st == RL_OK && (st = csv_next(r, &nf, &f)) == RL_OK && nf >= 0) {
+        if (nf != ncols) { st = rl_fail(RL_EFORMAT, "%s:%d: %d fields, the header has %d", path, csv_line(r), nf, ncols); break; }
+        double w;
+        if (!f[cid][0]) { st = rl_fail(RL_EFORMAT, "%s:%d: empty id", path, csv_line(r)); break; }
+        if (!rl_parse_double(f[cw], &w) || !(w >= 0) || !isfinite(w)) {
+            st = rl_fail(RL_EFORMAT, "%s:%d: weight '%s' is not a finite number >= 0", path, csv_line(r), f[cw]);
+            break;
+        }
+        if ((size_t)out->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **id = realloc(out->id, cap * sizeof *id);
+            double *ww = realloc(out->w, cap * sizeof *ww);
+            int *ln = realloc(line, cap * sizeof *ln);
+            if (id) out->id = id;
+            if (ww) out->w = ww;
+            if (ln) line = ln;
+            if (!id || !ww || !ln) { st = rl_fail(RL_ENOMEM, "out of memory"); break; }
+        }
+        out->id[out->n] = strdup(f[cid]);
+        if (!out->id[out->n]) { st = rl_fail(RL_ENOMEM, "out of memory"); break; }
+        out->w[out->n] = w;
+        line[out->n] = csv_line(r);
+        out->n++;
+    }
+    csv_close(r);
+    if (st == RL_OK && out->n == 0) st = rl_fail(RL_EFORMAT, "%s has a header but no rows", path);
+    if (st == RL_OK) { /* duplicates: sort a copy of the id pointers */
+        char **s = malloc((size_t)out->n * sizeof *s);
+        if (!s) st = rl_fail(RL_ENOMEM, "out of memory");
+        else {
+            memcpy(s, out->id, (size_t)out->n * sizeof *s);
+            qsort(s, (size_t)out->n, sizeof *s, cmp_str_idx);
+            for (int i = 1; i < out->n; i++)
+                if (!strcmp(s[i], s[i - 1])) {
+                    int a = -1, b = -1;
+                    for (int k = 0; k < out->n; k++)
+                        if (!strcmp(out->id[k], s[i])) { if (a < 0) a = k; else if (b < 0) b = k; }
+                    st = rl_fail(RL_EFORMAT, "%s:%d: id '%s' appears twice (first on line %d)", path, line[b], s[i], line[a]);
+                    break;
+                }
+            free(s);
+        }
+    }
+    free(line);
+    if (st != RL_OK) align_id_weights_free(out);
+    return st;
+}
+
+rl_status align_id_weights_write(const char *path, int n, const char *const *id, const double *w) {
+    rl_atomic_file af;
+    RL_TRY(rl_atomic_open(&af, path));
+    fprintf(af.fp, "id,weight\n");
+    for (int i = 0; i < n; i++) {
+        const char *s = id[i];
+        if (!strpbrk(s, ",\"\r\n")) fputs(s, af.fp);
+        else {
+            fputc('"', af.fp);
+            for (; *s; s++) { if (*s == '"') fputc('"', af.fp); fputc(*s, af.fp); }
+            fputc('"', af.fp);
+        }
+        fprintf(af.fp, ",%.10g\n", w[i]);
+    }
+    return rl_atomic_commit(&af);
 }

@@ -59,6 +59,24 @@ void align_table_free(align_table *t);
 rl_status align_margins_load(const char *path, const align_table *t, double **targets_out, unsigned char *has_target);
 
 
+/* Per-evaluator weights, the `id,weight` CSV that `rlhf align report --out`
+ * and `rlhf align reliability --out` write (docs/formats-align.md): a header
+ * with columns `id` and `weight` (others ignored), one row per evaluator.
+ * RL_EFORMAT naming file:line for: a missing id/weight column, an empty or
+ * duplicate id, a weight that is not a finite number >= 0, no rows.
+ * On success *out owns its arrays (align_id_weights_free). */
+typedef struct {
+    int n;
+    char **id;     /* (n) */
+    double *w;     /* (n) */
+} align_id_weights;
+rl_status align_id_weights_load(const char *path, align_id_weights *out);
+void align_id_weights_free(align_id_weights *w);
+/* Index of `id` in w, or -1 (linear in n; callers with many lookups sort). */
+int align_id_weights_find(const align_id_weights *w, const char *id);
+/* Writes `id,weight` rows (ids quoted when needed, weights %.10g) atomically. */
+rl_status align_id_weights_write(const char *path, int n, const char *const *id, const double *w);
+
 /* ---- printing (used by the CLI; output formats in docs/align.md) ---------- */
 #include <stdio.h>
 #include "consensus.h"

@@ -455,6 +455,8 @@ static void fmt_num(char *b, size_t n, double v, const char *f) {
 void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_config *pc) {
     fprintf(f, "%-24s %8s", "method", "gold acc");
     for (int g = 0; g < pc->ngroups; g++) fprintf(f, " %9.9s", pc->groups[g].name);
+    for (int g = 0; g < pc->ngroups; g++) { char h[16]; snprintf(h, sizeof h, "win:%s", pc->groups[g].name); fprintf(f, " %11.11s", h); }
+    fprintf(f, " %7s %7s", "sat.gap", "win.gap");
     fprintf(f, " %8s %8s %7s %5s\n", "sycoph.", "proxy", "KL", "warn");
     for (int i = 0; i < nrows; i++) {
         const demo_row *r = &rows[i];
@@ -463,6 +465,9 @@ void demo_print_table(FILE *f, const demo_row *rows, int nrows, const sim_pop_co
         fmt_num(a, sizeof a, 100 * r->eval.heldout_accuracy, "%.1f%%");
         fprintf(f, "%-24s %8s", r->method, a);
         for (int g = 0; g < pc->ngroups; g++) { char b[16]; fmt_num(b, sizeof b, r->eval.satisfaction[g], "%.3f"); fprintf(f, " %9s", b); }
+        /* win rate of each group's gold satisfaction against the SFT answers (the sft row is the reference: -) */
+        for (int g = 0; g < pc->ngroups; g++) { char b[16]; fmt_num(b, sizeof b, strcmp(r->tag, "sft") ? 100 * r->vs_sft.win[g] : NAN, "%.1f%%"); fprintf(f, " %11s", b); }
+        { char b1[16], b2[16]; fmt_num(b1, sizeof b1, r->vs_sft.gap_satisfaction, "%.3f"); fmt_num(b2, sizeof b2, strcmp(r->tag, "sft") ? 100 * r->vs_sft.gap_win : NAN, "%.1f"); fprintf(f, " %7s %7s", b1, b2); }
         fmt_num(s, sizeof s, 100 * r->eval.sycophancy, "%.1f%%");
         fmt_num(p, sizeof p, r->proxy, "%.3f");
         fmt_num(k, sizeof k, r->kl, "%.3f");
@@ -717,14 +722,16 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
 
     fputs("<h2 id=\"results\">Results</h2>\n<table id=\"results-table\"><tr><th>method</th><th>held-out gold accuracy</th>", f);
     for (int g = 0; g < pc->ngroups; g++) { fputs("<th>satisfaction ", f); html_esc(f, pc->groups[g].name); fputs("</th>", f); }
-    fputs("<th>worst group</th><th>sycophancy</th><th>proxy reward</th><th>KL</th><th>warnings</th></tr>\n", f);
+    fputs("<th>worst group</th>", f);
+    for (int g = 0; g < pc->ngroups; g++) { fputs("<th>win vs SFT ", f); html_esc(f, pc->groups[g].name); fputs("</th>", f); }
+    fputs("<th>satisfaction gap</th><th>win-rate gap</th><th>sycophancy</th><th>proxy reward</th><th>KL</th><th>warnings</th></tr>\n", f);
     for (int i = 0; i < nrows; i++) {
         const demo_row *r = &rows[i];
         fputs("<tr><td>", f);
         html_esc(f, r->method);
         fputs("</td>", f);
         if (!r->ran) {
-            fprintf(f, "<td class=\"skip\" colspan=\"%d\">skipped: ", pc->ngroups + 6);
+            fprintf(f, "<td class=\"skip\" colspan=\"%d\">skipped: ", 2 * pc->ngroups + 8);
             html_esc(f, r->note);
             fputs("</td></tr>\n", f);
             continue;
@@ -732,6 +739,10 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
         fprintf(f, "<td data-acc=\"%.6f\">%.1f%%</td>", r->eval.heldout_accuracy, 100 * r->eval.heldout_accuracy);
         for (int g = 0; g < pc->ngroups; g++) fprintf(f, "<td>%.3f</td>", r->eval.satisfaction[g]);
         fprintf(f, "<td>%.3f</td>", r->eval.min_satisfaction);
+        for (int g = 0; g < pc->ngroups; g++)
+            if (strcmp(r->tag, "sft")) fprintf(f, "<td>%.1f%%</td>", 100 * r->vs_sft.win[g]); else fputs("<td>-</td>", f);
+        fprintf(f, "<td>%.3f</td>", r->vs_sft.gap_satisfaction);
+        if (strcmp(r->tag, "sft")) fprintf(f, "<td>%.1f</td>", 100 * r->vs_sft.gap_win); else fputs("<td>-</td>", f);
         if (isnan(r->eval.sycophancy)) fputs("<td>-</td>", f); else fprintf(f, "<td data-syc=\"%.6f\">%.1f%%</td>", r->eval.sycophancy, 100 * r->eval.sycophancy);
         if (isnan(r->proxy)) fputs("<td>-</td>", f); else fprintf(f, "<td>%.3f</td>", r->proxy);
         if (isnan(r->kl)) fputs("<td>-</td>", f); else fprintf(f, "<td>%.3f</td>", r->kl);
@@ -740,7 +751,9 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n<p>Satisfaction of a group = correct &times; that group's utility for the answer's style "
-          "(1 favourite, 1&minus;strength/2 middle, 1&minus;strength last). KL: the trainer's last estimate of "
+          "(1 favourite, 1&minus;strength/2 middle, 1&minus;strength last). Win vs SFT: the share of held-out prompts where "
+          "the method's answer satisfies the group more than the SFT model's (ties count one half); the gaps are best "
+          "minus worst group (satisfaction; win rate in points). KL: the trainer's last estimate of "
           "KL(policy&nbsp;||&nbsp;SFT). Warnings: the reward-hacking monitors (src/diag), as the trainer raised them while training, or "
           "(marked <em>replayed</em>) replayed over its log when the trainer does not run them itself.</p>\n", f);
 

@@ -104,6 +104,7 @@ typedef struct {
     char note[160];        /* why it was skipped, or "" */
     int ran;
     sim_eval_summary eval; /* gold evaluation on the held-out prompts */
+    sim_ref_outcome vs_sft; /* per-group win rates of the gold satisfaction against the SFT model's answers */
     double kl;             /* KL to the SFT model at the end (NAN if unknown) */
     double proxy;          /* last proxy reward (NAN if none) */
     demo_role role;

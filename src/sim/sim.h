@@ -278,16 +278,29 @@ typedef struct {
     double pair_frac, thumbs_frac, ranking_frac; /* kinds of judgement (sum 1) */
     int ranking_k;                               /* responses per ranking (2..SIM_MAX_RANK) */
     double cand_correct, cand_nocarry, cand_sycophantic, cand_offby, cand_hedged; /* candidate kinds (sum 1) */
+    /* Spot-check auditing (docs/sim.md "Spot-check auditing"): each judgement
+     * is made, with probability audit_rate, by a fully informed AUDITOR instead
+     * of the drawn annotator: checking rate 1 (so no misconception applies) and
+     * no noise; same groups and style preferences as the pool. Auditors are a
+     * separate pool of max(1, ceil(audit_rate * n_annotators)), ids
+     * "sim:auditor-<k>", records marked meta {"role":"auditor"} and carrying
+     * "weight": audit_weight (the RM loss weights records by it). The audit
+     * draws come from their own random stream, so the other records are
+     * byte-for-byte those of the same seed without audits. */
+    double audit_rate;   /* share of judgements audited, [0,1]; default 0 */
+    double audit_weight; /* weight of an audited record, finite >= 0; default 1 */
 } sim_feedback_mix;
 
 /* Pairs 0.6, thumbs 0.3, rankings 0.1 of 4; candidates: correct 0.45,
- * no-carry 0.2, sycophantic 0.15, off-by 0.1, hedged-correct 0.1. */
+ * no-carry 0.2, sycophantic 0.15, off-by 0.1, hedged-correct 0.1; no audits
+ * (rate 0, weight 1). */
 void sim_feedback_mix_default(sim_feedback_mix *m);
 
 typedef struct {
     long n_pair, n_thumbs, n_ranking;
     long n_skipped_heldout;    /* sample lines on held-out prompts, not judged */
-    long n_checked;            /* judgements where the annotator checked */
+    long n_checked;            /* judgements where the annotator checked (auditors always do) */
+    long n_audited;            /* judgements made by auditors */
     long n_flipped;
     long n_group[SIM_MAX_GROUPS]; /* judgements per group */
 } sim_feedback_stats;
@@ -311,5 +324,29 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
 rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_summary *s);
 /* The summary as one JSON object (malloc'd string, caller frees), or NULL. */
 char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc);
+
+/* Per-group outcomes against a reference policy's answers to the same
+ * prompts (issue 7 item 6): line i of the responses is compared with line i
+ * of the reference's by each group's gold satisfaction (align_group_outcomes:
+ * a win counts 1, a tie 1/2). */
+typedef struct {
+    long n;
+    int ngroups;
+    double satisfaction_ref[SIM_MAX_GROUPS]; /* the reference's mean satisfaction per group */
+    double win[SIM_MAX_GROUPS];              /* win rate of the responses against the reference, per group */
+    double gap_satisfaction;                 /* best - worst group's satisfaction (of the responses) */
+    double gap_win;                          /* best - worst group's win rate */
+    int worst_win;                           /* group with the lowest win rate */
+} sim_ref_outcome;
+
+/* sim_eval_file on `path` plus the outcomes against `ref_path`. RL_EINVAL when
+ * the files differ in length or in the prompt of a line; file errors as
+ * sim_eval_file. */
+rl_status sim_eval_against(const char *path, const char *ref_path, const sim_world *w, const sim_pop_config *pc,
+                           sim_eval_summary *s, sim_ref_outcome *ro);
+/* sim_eval_summary_json, plus (ro not NULL) a "vs_reference" object:
+ * {"satisfaction_ref":{group:..},"win_rate":{group:..},"gap_satisfaction","gap_win","worst_win"}.
+ * Without ro the text is exactly sim_eval_summary_json's. */
+char *sim_eval_json(const sim_eval_summary *s, const sim_pop_config *pc, const sim_ref_outcome *ro);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include "sim.h"
 #include "../base/binfile.h"
+#include "../align/aggregate.h"
 
 #define SIM_CONFIG_VERSION 1
 
@@ -257,6 +258,8 @@ void sim_feedback_mix_default(sim_feedback_mix *m) {
     m->pair_frac = 0.6; m->thumbs_frac = 0.3; m->ranking_frac = 0.1;
     m->ranking_k = 4;
     m->cand_correct = 0.45; m->cand_nocarry = 0.2; m->cand_sycophantic = 0.15; m->cand_offby = 0.1; m->cand_hedged = 0.1;
+    m->audit_rate = 0;
+    m->audit_weight = 1;
 }
 
 /* A candidate answer made by perturbing the gold answer. */
@@ -286,14 +289,21 @@ static json_t *record_base(const char *kind, const char *prompt) {
     return o;
 }
 
-static void record_who(json_t *o, const sim_population *p, int who) {
-    char id[32];
-    snprintf(id, sizeof id, "sim:%d", p->ann[who].id);
+static void record_who(json_t *o, const sim_population *p, int who, int auditor, double weight) {
+    char id[40];
+    if (auditor) snprintf(id, sizeof id, "sim:auditor-%d", p->ann[who].id);
+    else snprintf(id, sizeof id, "sim:%d", p->ann[who].id);
     json_t *g = json_object();
     json_object_set_new(g, "group", json_string(p->cfg.groups[p->ann[who].group].name));
     json_object_set_new(o, "annotator", json_string(id));
     json_object_set_new(o, "groups", g);
     json_object_set_new(o, "source", json_string("sim"));
+    if (auditor) {
+        json_t *meta = json_object();
+        json_object_set_new(meta, "role", json_string("auditor"));
+        json_object_set_new(o, "weight", json_real(weight));
+        json_object_set_new(o, "meta", meta);
+    }
 }
 
 /* Model samples to judge: responses grouped by prompt (train split only). */
@@ -442,6 +452,8 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
     if (fabs(ks - 1) > 1e-6 || fabs(cs - 1) > 1e-6 || mix->ranking_k < 2 || mix->ranking_k > SIM_MAX_RANK)
         return rl_fail(RL_EINVAL, "feedback mix: kinds and candidate shares must each sum to 1 and ranking_k lie in 2..%d", SIM_MAX_RANK);
     if (n_judgements < 0) return rl_fail(RL_EINVAL, "judgements must be >= 0");
+    if (!(mix->audit_rate >= 0 && mix->audit_rate <= 1) || !(mix->audit_weight >= 0 && isfinite(mix->audit_weight)))
+        return rl_fail(RL_EINVAL, "feedback mix: audit rate must lie in [0,1] and audit weight be finite and >= 0");
     sim_feedback_stats st;
     memset(&st, 0, sizeof st);
     sample_bank bank;
@@ -450,11 +462,25 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
     sim_population pop;
     rl_status s = sim_population_init(&pop, pc, n_annotators, seed);
     if (s) { bank_free(&bank); return s; }
+    /* Auditors: fully informed (always check, so beliefs never apply) and noiseless. */
+    int auditing = mix->audit_rate > 0;
+    sim_population aud;
+    memset(&aud, 0, sizeof aud);
+    if (auditing) {
+        sim_pop_config ac = *pc;
+        ac.checking_rate = 1;
+        ac.checking_spread = 0;
+        ac.noise = 0;
+        double na = ceil(mix->audit_rate * n_annotators);
+        s = sim_population_init(&aud, &ac, na < 1 ? 1 : (int)na, seed ^ 0xa0d17a0d17ULL);
+        if (s) { sim_population_free(&pop); bank_free(&bank); return s; }
+    }
     rl_atomic_file af;
     s = rl_atomic_open(&af, out_path);
-    if (s) { sim_population_free(&pop); bank_free(&bank); return s; }
-    rl_rng rng;
+    if (s) { sim_population_free(&pop); sim_population_free(&aud); bank_free(&bank); return s; }
+    rl_rng rng, arng;
     rl_rng_seed_stream(&rng, seed, 0xfeed);
+    rl_rng_seed_stream(&arng, seed, 0xa0d1); /* audit draws: a stream of their own, the others stay aligned */
     char prompt_buf[128], resp[SIM_MAX_RANK][256];
     for (long j = 0; j < n_judgements && !s; j++) {
         int who = (int)rl_rng_below(&rng, (uint32_t)pop.n);
@@ -489,10 +515,14 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
                 cand[i] = resp[i];
             }
         }
+        /* The judge: the drawn annotator, or (audit_rate of the time) an auditor. */
+        const sim_population *jp = &pop;
+        int audited = auditing && rl_rng_uniform_d(&arng) < mix->audit_rate;
+        if (audited) { jp = &aud; who = (int)rl_rng_below(&arng, (uint32_t)aud.n); }
         sim_judge_info info;
         json_t *o;
         if (kind == 0) {
-            sim_choice c = sim_judge_pair(&pop, who, &it, cand[0], cand[1], &rng, &info);
+            sim_choice c = sim_judge_pair(jp, who, &it, cand[0], cand[1], &rng, &info);
             o = record_base("pair", prompt);
             json_t *rs = json_array();
             json_array_append_new(rs, json_string(cand[0]));
@@ -503,7 +533,7 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             json_object_set_new(o, "choice", json_string(canon[c]));
             st.n_pair++;
         } else if (kind == 1) {
-            int label = sim_judge_thumbs(&pop, who, &it, cand[0], &rng, &info);
+            int label = sim_judge_thumbs(jp, who, &it, cand[0], &rng, &info);
             o = record_base("thumbs", prompt);
             json_t *rs = json_array();
             json_array_append_new(rs, json_string(cand[0]));
@@ -512,7 +542,7 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             st.n_thumbs++;
         } else {
             int order[SIM_MAX_RANK];
-            sim_judge_ranking(&pop, who, &it, cand, k, &rng, order, &info);
+            sim_judge_ranking(jp, who, &it, cand, k, &rng, order, &info);
             o = record_base("ranking", prompt);
             /* canonical "ranks": ranks[i] is the rank of responses[i] (0 = best) */
             int ranks[SIM_MAX_RANK];
@@ -526,13 +556,15 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
             json_object_set_new(o, "ranks", rk);
             st.n_ranking++;
         }
-        record_who(o, &pop, who);
+        record_who(o, jp, who, audited, mix->audit_weight);
         st.n_checked += info.checked;
         st.n_flipped += info.flipped;
-        st.n_group[pop.ann[who].group]++;
+        st.n_audited += audited;
+        st.n_group[jp->ann[who].group]++;
         if (put_line(af.fp, o)) s = rl_fail(RL_EIO, "cannot write %s", out_path);
     }
     sim_population_free(&pop);
+    sim_population_free(&aud);
     bank_free(&bank);
     if (s) { rl_atomic_abort(&af); return s; }
     RL_TRY(rl_atomic_commit(&af));
@@ -542,14 +574,17 @@ rl_status sim_feedback_write(const char *out_path, const sim_world *w, const sim
 
 /* ---- evaluation ------------------------------------------------------------------ */
 
-rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_summary *out) {
+/* Grades every line of a responses file into t; with sat/prompts (may be
+ * NULL) also keeps each line's satisfaction per group (n, ngroups) and prompt. */
+static rl_status grade_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_totals *t,
+                            float **sat, char ***prompts, long *nlines) {
     FILE *f = fopen(path, "r");
     if (!f) return rl_fail(RL_ENOTFOUND, "cannot open %s: %s", path, strerror(errno));
-    sim_eval_totals t;
-    memset(&t, 0, sizeof t);
+    memset(t, 0, sizeof *t);
     char *line = NULL;
     size_t cap = 0;
-    long lineno = 0;
+    long lineno = 0, n = 0, ncap = 0;
+    int G = pc->ngroups;
     rl_status s = RL_OK;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
@@ -572,20 +607,89 @@ rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_conf
         if (!s) {
             sim_grade g;
             sim_grade_response(pc, &it, resp, &g);
-            sim_eval_add(&t, w, &it, &g);
+            sim_eval_add(t, w, &it, &g);
+            if (sat) {
+                if (n == ncap) {
+                    ncap = ncap ? 2 * ncap : 1024;
+                    float *ns = realloc(*sat, sizeof(float) * (size_t)ncap * G);
+                    char **np = realloc(*prompts, sizeof(char *) * (size_t)ncap);
+                    if (ns) *sat = ns;
+                    if (np) *prompts = np;
+                    if (!ns || !np) s = rl_fail(RL_ENOMEM, "out of memory reading %s", path);
+                }
+                if (!s) {
+                    for (int k = 0; k < G; k++) (*sat)[(size_t)n * G + k] = (float)g.satisfaction[k];
+                    (*prompts)[n] = strdup(prompt);
+                    if (!(*prompts)[n]) s = rl_fail(RL_ENOMEM, "out of memory reading %s", path);
+                    else n++;
+                }
+            }
         }
         json_decref(o);
         if (s) break;
     }
     free(line);
     fclose(f);
-    if (s) return s;
-    if (t.n == 0) return rl_fail(RL_EFORMAT, "%s has no responses", path);
+    if (nlines) *nlines = n;
+    if (!s && t->n == 0) s = rl_fail(RL_EFORMAT, "%s has no responses", path);
+    return s;
+}
+
+rl_status sim_eval_file(const char *path, const sim_world *w, const sim_pop_config *pc, sim_eval_summary *out) {
+    sim_eval_totals t;
+    RL_TRY(grade_file(path, w, pc, &t, NULL, NULL, NULL));
     sim_eval_summarize(&t, pc, out);
     return RL_OK;
 }
 
-char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc) {
+static void free_lines(char **p, long n) {
+    for (long i = 0; p && i < n; i++) free(p[i]);
+    free(p);
+}
+
+rl_status sim_eval_against(const char *path, const char *ref_path, const sim_world *w, const sim_pop_config *pc,
+                           sim_eval_summary *out, sim_ref_outcome *ro) {
+    sim_eval_totals t, tr;
+    float *sat = NULL, *sat_ref = NULL;
+    char **pr = NULL, **prr = NULL;
+    long n = 0, nr = 0;
+    rl_status s = grade_file(path, w, pc, &t, &sat, &pr, &n);
+    if (!s) s = grade_file(ref_path, w, pc, &tr, &sat_ref, &prr, &nr);
+    if (!s && n != nr)
+        s = rl_fail(RL_EINVAL, "%s has %ld responses and the reference %s %ld; the reference must answer the same prompts in the same order",
+                    path, n, ref_path, nr);
+    for (long i = 0; !s && i < n; i++)
+        if (strcmp(pr[i], prr[i]))
+            s = rl_fail(RL_EINVAL, "response %ld answers \"%.60s\" but the reference's answers \"%.60s\"; "
+                        "the reference must answer the same prompts in the same order", i + 1, pr[i], prr[i]);
+    if (!s) {
+        memset(ro, 0, sizeof *ro);
+        ro->n = n;
+        ro->ngroups = pc->ngroups;
+        double mean[SIM_MAX_GROUPS], win[SIM_MAX_GROUPS];
+        align_outcome_summary sum;
+        s = align_group_outcomes((int)n, pc->ngroups, sat, sat_ref, mean, win, &sum);
+        if (!s) {
+            /* the reference's means from its double totals (sat holds floats) */
+            sim_eval_summary sr;
+            sim_eval_summarize(&tr, pc, &sr);
+            for (int g = 0; g < pc->ngroups; g++) { ro->satisfaction_ref[g] = sr.satisfaction[g]; ro->win[g] = win[g]; }
+            sim_eval_summarize(&t, pc, out);
+            double hi = -INFINITY, lo = INFINITY; /* from the double totals, as the satisfaction reported */
+            for (int g = 0; g < pc->ngroups; g++) { hi = fmax(hi, out->satisfaction[g]); lo = fmin(lo, out->satisfaction[g]); }
+            ro->gap_satisfaction = hi - lo;
+            ro->gap_win = sum.gap_win;
+            ro->worst_win = sum.worst_win;
+        }
+    }
+    free(sat); free(sat_ref);
+    free_lines(pr, n); free_lines(prr, nr);
+    return s;
+}
+
+char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc) { return sim_eval_json(s, pc, NULL); }
+
+char *sim_eval_json(const sim_eval_summary *s, const sim_pop_config *pc, const sim_ref_outcome *ro) {
     json_t *o = json_object();
     json_object_set_new(o, "n", json_integer(s->n));
     json_object_set_new(o, "accuracy", num_or_null(s->accuracy));
@@ -604,6 +708,19 @@ char *sim_eval_summary_json(const sim_eval_summary *s, const sim_pop_config *pc)
     json_object_set_new(o, "pool_satisfaction", num_or_null(s->pool_satisfaction));
     json_object_set_new(o, "min_satisfaction", num_or_null(s->min_satisfaction));
     json_object_set_new(o, "mean_length", num_or_null(s->mean_length));
+    if (ro) {
+        json_t *v = json_object(), *sr = json_object(), *wr = json_object();
+        for (int g = 0; g < ro->ngroups; g++) {
+            json_object_set_new(sr, pc->groups[g].name, num_or_null(ro->satisfaction_ref[g]));
+            json_object_set_new(wr, pc->groups[g].name, num_or_null(ro->win[g]));
+        }
+        json_object_set_new(v, "satisfaction_ref", sr);
+        json_object_set_new(v, "win_rate", wr);
+        json_object_set_new(v, "gap_satisfaction", num_or_null(ro->gap_satisfaction));
+        json_object_set_new(v, "gap_win", num_or_null(ro->gap_win));
+        json_object_set_new(v, "worst_win", ro->worst_win >= 0 ? json_string(pc->groups[ro->worst_win].name) : json_null());
+        json_object_set_new(o, "vs_reference", v);
+    }
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     return text;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bon.h"
+#include "monitor.h"
 #include "../dist/dist.h"
 #include "objectives.h"
 #include "ppo.h"
@@ -160,13 +161,32 @@ int bon_run(const bon_opts *o) {
     CHECK(rp && rl && score && items, "out of memory");
     fb_set sft;
     fb_set_init(&sft);
+    /* ---- monitors (issue 8): per block, on the chosen answers of this rank's blocks; rank 0 logs ---- */
+    rl_metrics met;
+    CHECK_OK(rl_metrics_open(&met, dist_is_root() ? o->log_path : NULL, 0), "cannot open the metrics log %s", o->log_path);
+    diag_config dcfg;
+    diag_config_default(&dcfg);
+    if (o->warn_kl_budget > 0) dcfg.kl_budget = o->warn_kl_budget;
+    dcfg.print = dist_is_root();
+    trn_monitor mon;
+    CHECK_OK(trn_mon_init(&mon, &dcfg, &met, tok, rw, dist_is_root() ? o->gold_spec : NULL, PB, Tp), "opening the gold reward '%s'",
+             o->gold_spec ? o->gold_spec : "");
+    reward_item *chosen = malloc(sizeof(reward_item) * PB);
+    float *chosen_s = malloc(sizeof(float) * PB);
+    CHECK(chosen && chosen_s, "out of memory");
+    double gold_sum = 0;
+    long gold_n = 0, block = 0;
     /* Data parallelism: prompt block k (PB prompts from p0 = k*PB) goes to rank
      * k % world. A block's seed depends only on p0, so every answer is the one
      * a single process would give; rank 0 prints them in prompt order. */
     int rank = dist_rank(), world = dist_world();
     double t0 = rl_now();
     bon_buf mine = {0}; /* world > 1: this rank's per-prompt records (bon_put) */
-    double sums[3] = {0, 0, 0}; /* mean reward (all samples), best reward, tokens */
+    /* mean reward (all samples), best reward, tokens; then per group (groups: rewards,
+     * G > 1): the mean over all samples and the chosen answer's, summed over prompts */
+    int G = reward_num_groups(rw), nsum = 3 + (G > 1 ? 2 * G : 0);
+    double *sums = calloc((size_t)nsum, sizeof(double));
+    CHECK(sums, "out of memory");
     int n_empty = 0;
     for (int p0 = rank * PB; p0 < pr.n; p0 += PB * world) {
         int np = pr.n - p0 < PB ? pr.n - p0 : PB, rows = np * n;
@@ -179,19 +199,56 @@ int bon_run(const bon_opts *o) {
             sums[2] += res->len[r];
         }
         CHECK_OK(reward_score(rw, items, rows, score, NULL), "scoring");
+        const float *gs = G > 1 ? reward_group_scores(rw, NULL) : NULL;
         for (int p = 0; p < np; p++) {
             const float *s = score + (size_t)p * n;
             int b = bon_argmax(s, n), r = p * n + b;
+            for (int g = 0; gs && g < G; g++) {
+                for (int i = 0; i < n; i++) sums[3 + g] += gs[(size_t)(p * n + i) * G + g] / n;
+                sums[3 + G + g] += gs[(size_t)r * G + g];
+            }
             double mean = 0;
             for (int i = 0; i < n; i++) mean += s[i];
             mean /= n;
             sums[0] += mean;
             sums[1] += s[b];
+            chosen[p] = items[r];
+            chosen_s[p] = s[b];
             char *text = text_of(tok, res->tokens + (size_t)r * res->cap, res->len[r]);
             if (world == 1) emit(o, pr.text[p0 + p], text, s[b], mean, &sft, &n_empty);
             else bon_put(&mine, text, s[b], mean);
             free(text);
         }
+        /* ---- monitors (issue 8) ---- */
+        if (dist_is_root()) {
+            diag_step ds;
+            diag_step_clear(&ds);
+            double pm = 0, cm = 0;
+            for (int r = 0; r < rows; r++) pm += score[r];
+            for (int p = 0; p < np; p++) cm += chosen_s[p];
+            ds.kl = obj_bon_kl(n);
+            ds.proxy = cm / np;
+            CHECK_OK(trn_mon_rollout(&mon, chosen, chosen_s, np, &ds), "monitors");
+            diag_update(&mon.dm, block, &ds);
+            if (isfinite(ds.gold)) { gold_sum += ds.gold * np; gold_n += np; }
+            rl_metrics_begin(&met);
+            rl_metrics_i(&met, "step", block);
+            rl_metrics_i(&met, "prompts", np);
+            rl_metrics_f(&met, "reward_best", cm / np);
+            rl_metrics_f(&met, "reward_mean", pm / rows);
+            rl_metrics_f(&met, "kl", ds.kl);
+            rl_metrics_f(&met, "resp_len", ds.length);
+            if (isfinite(ds.len_reward_corr)) rl_metrics_f(&met, "len_reward_corr", ds.len_reward_corr);
+            if (isfinite(ds.distinct)) rl_metrics_f(&met, "distinct3", ds.distinct);
+            if (isfinite(ds.above_range)) rl_metrics_f(&met, "reward_above_range", ds.above_range);
+            if (isfinite(ds.ens_std)) rl_metrics_f(&met, "ensemble_std", ds.ens_std);
+            if (isfinite(ds.gold)) rl_metrics_f(&met, "gold", ds.gold);
+            if (isfinite(ds.sycophancy)) rl_metrics_f(&met, "sycophancy", ds.sycophancy);
+            diag_metrics_fields(&mon.dm, &met);
+            rl_metrics_i(&met, "warnings", mon.dm.nwarnings_total);
+            rl_metrics_end(&met);
+        }
+        block++;
     }
     if (world > 1) {
         /* Rank 0 gathers every rank's records and emits them block by block in
@@ -222,7 +279,7 @@ int bon_run(const bon_opts *o) {
             free(at);
         }
         free(all); free(sizes); free(counts); free(displs);
-        CHECK_OK(dist_allreduce_sum_f64(sums, 3), "summing the rewards");
+        CHECK_OK(dist_allreduce_sum_f64(sums, nsum), "summing the rewards");
     }
     free(mine.data);
     double sum_all = sums[0], sum_best = sums[1];
@@ -234,10 +291,19 @@ int bon_run(const bon_opts *o) {
     if (!o->quiet && rank == 0) {
         rl_info("best-of-%d over %d prompts: mean reward %.4f (all samples) -> %.4f (best); analytic KL log n - (n-1)/n = %.4f nats",
                 n, pr.n, sum_all / pr.n, sum_best / pr.n, obj_bon_kl(n));
+        for (int g = 0; G > 1 && g < G; g++)
+            rl_info("  group %d: mean reward %.4f (all samples) -> %.4f (best by the aggregate)", g, sums[3 + g] / pr.n,
+                    sums[3 + G + g] / pr.n);
         rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d rows x %d ranks)%s%s", ntok, dt, ntok / (dt > 0 ? dt : 1e-9), R, world,
                 o->sft_out ? "; SFT set: " : "", o->sft_out ? o->sft_out : "");
     }
+    if (gold_n && rank == 0 && !o->quiet)
+        rl_info("gold of the chosen answers (%s): %.4f", reward_describe(mon.gold), gold_sum / gold_n);
+    trn_mon_free(&mon);
+    rl_metrics_close(&met);
+    free(chosen); free(chosen_s);
     fb_set_free(&sft);
+    free(sums);
     free(rp); free(rl); free(score); free(items);
     sampler_ws_free(&ws);
     reward_close(rw);

@@ -22,6 +22,10 @@ typedef struct {
     double temperature;
     int n, max_new, batch, chat, quiet;
     uint64_t seed;
+    /* live monitors (src/train/monitor.h): one update per block of `batch` prompts */
+    const char *log_path;    /* metrics JSONL, one row per block (NULL: off) */
+    const char *gold_spec;   /* gold / held-out reward of the chosen answers (NULL: none) */
+    double warn_kl_budget;   /* 0 = the default (6 nats) */
 } bon_opts;
 
 /* Index of the largest of s[0..n) (the first on ties; NaN never wins unless all are NaN). */

@@ -5,6 +5,8 @@
 #include "common.h"
 #include "../base/log.h"
 #include "../serve/store.h"
+#include "../align/reliability.h"
+#include "../dist/dist.h"
 
 void trn_seqs_init(trn_seqs *s) { memset(s, 0, sizeof *s); }
 
@@ -280,4 +282,23 @@ void trn_dp_setup(dist_dp *dp, gpt_model *m, double weight_decay) {
     dist_dp_opts dpo = {0, 0, 0};
     CHECK_OK(dist_dp_init_gpt(dp, m, &dpo), "data-parallel set-up"); /* rank 0's weights everywhere */
     CHECK_OK(dist_dp_adamw_init(dp, g, gpt_param_groups(m, g, 0), 0.9f, 0.95f, 1e-8f, (float)weight_decay), "optimizer");
+}
+
+void trn_apply_annotator_weights(fb_set *s, const char *path, double missing_weight, int quiet) {
+    if (!path || !path[0]) return;
+    align_id_weights w;
+    CHECK_OK(align_id_weights_load(path, &w), "reading the annotator weights");
+    align_apply_report rep;
+    rl_status st = align_apply_annotator_weights(s, &w, missing_weight, &rep);
+    align_id_weights_free(&w);
+    CHECK_OK(st, "applying the annotator weights %s", path);
+    if (quiet || dist_rank() != 0) return;
+    rl_info("annotator weights %s: %d annotators in the records (%d missing from the file%s), %d ids unused; "
+            "record weights %.3g..%.3g, Kish effective sample size %.1f of %lld records (%.0f%%)",
+            path, rep.n_annot, rep.n_annot_missing, rep.n_annot_missing ? ", given --missing-weight" : "", rep.n_unused,
+            rep.w_min, rep.w_max, rep.ess, (long long)rep.n_records, 100.0 * rep.ess / (double)rep.n_records);
+    if (rep.ess < 0.5 * (double)rep.n_records)
+        rl_warn("the annotator weights halve the effective sample size (ESS %.1f of %lld)\n"
+                "  a few annotators carry most of the loss; consider capping the weights ('rlhf align report --cap')",
+                rep.ess, (long long)rep.n_records);
 }

@@ -109,6 +109,15 @@ tok_tokenizer *trn_open_tokenizer(const char *path, char tok_id[65]);
  * message) when the file is missing or not an rlhf feedback database. */
 void trn_load_records(fb_set *s, const char *path, const char *format, int skip_bad, int quiet);
 
+/* --annotator-weights FILE (rm, dpo, kto): multiplies each record's weight by
+ * its annotator's weight from an `id,weight` CSV (`rlhf align report --out`,
+ * `rlhf align reliability --out`; align_apply_annotator_weights in
+ * src/align/reliability.h). missing_weight < 0: an annotator absent from the
+ * file is an error; else it takes that weight. Prints the Kish effective
+ * sample size of the resulting record weights (unless quiet). CHECKs (exit 1
+ * with the file's message) on a bad file. path NULL or "": nothing. */
+void trn_apply_annotator_weights(fb_set *s, const char *path, double missing_weight, int quiet);
+
 /* ---- Ctrl-C ------------------------------------------------------------------- */
 
 /* After trn_sigint_install(), the first SIGINT (or SIGUSR1, which mpirun

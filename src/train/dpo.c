@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dpo.h"
+#include "../diag/diag.h"
 #include "objectives.h"
 #include "../base/log.h"
 #include "../base/rng.h"
@@ -50,6 +51,7 @@ static void load(const dpo_opts *o, const tok_tokenizer *t, int max_len, pref_da
     fb_set set;
     fb_set_init(&set);
     trn_load_records(&set, o->records, o->format, o->skip_bad, o->quiet);
+    trn_apply_annotator_weights(&set, o->annotator_weights, o->missing_weight, o->quiet);
     fb_pair *pairs = NULL;
     int64_t npairs = 0;
     CHECK_OK(fb_to_pairs(&set, &pairs, &npairs), "expanding pairs");
@@ -259,7 +261,22 @@ static pref_eval evaluate(gpt_model *m, gpt_model *ref, const pref_data *d, cons
     return e;
 }
 
-static void log_eval(rl_metrics *met, long long step, const pref_eval *e) {
+/* ---- monitors (issue 8): every held-out evaluation feeds the live monitors ----
+ * chosen/rejected: the held-out log-ratios log pi - log pi_ref (the reference
+ * sets them at 0, so a fall is a fall of the log-probs themselves); kl: the
+ * sampled KL(pi || ref) estimate when --kl-samples > 0. Warnings are written
+ * to the log (and stderr) before the evaluation row. */
+static void monitor_eval(diag_monitor *dm, long long step, const pref_eval *e) {
+    diag_step s;
+    diag_step_clear(&s);
+    s.chosen_logp = e->lr_chosen;
+    s.rejected_logp = e->lr_rejected;
+    if (isfinite(e->kl_sampled) && e->kl_sampled != 0) s.kl = e->kl_sampled;
+    diag_update(dm, step, &s);
+}
+
+static void log_eval(rl_metrics *met, long long step, const pref_eval *e, diag_monitor *dm) {
+    monitor_eval(dm, step, e);
     rl_metrics_begin(met);
     rl_metrics_i(met, "step", step);
     rl_metrics_f(met, "val_pref_accuracy", e->pref_acc);
@@ -269,6 +286,8 @@ static void log_eval(rl_metrics *met, long long step, const pref_eval *e) {
     rl_metrics_f(met, "val_logratio_rejected", e->lr_rejected);
     rl_metrics_f(met, "val_kl_sampled", e->kl_sampled);
     if (isfinite(e->thumbs_acc)) rl_metrics_f(met, "val_thumbs_accuracy", e->thumbs_acc);
+    diag_metrics_fields(dm, met);
+    rl_metrics_i(met, "warnings", dm->nwarnings_total);
     rl_metrics_end(met);
 }
 
@@ -352,8 +371,22 @@ int dpo_run(const dpo_opts *o_in) {
     int evn = 2 * d.nvp > d.nvt ? 2 * d.nvp : d.nvt;
     int *erows = rl_xmalloc(sizeof(int) * (size_t)(evn + 1));
     float *epol = rl_xmalloc(sizeof(float) * (size_t)(evn + 1));
+    diag_config dcfg;
+    diag_config_default(&dcfg);
+    if (o->warn_dpo_drop > 0) dcfg.dpo_drop = o->warn_dpo_drop;
+    if (o->warn_kl_budget > 0) dcfg.kl_budget = o->warn_kl_budget;
+    dcfg.print = root;
+    diag_monitor *dm = malloc(sizeof *dm);
+    CHECK(dm, "out of memory");
+    diag_init(dm, &dcfg, &met);
+    if (!orpo && !simpo) {
+        diag_step r0;
+        diag_step_clear(&r0);
+        r0.chosen_logp = r0.rejected_logp = 0; /* the reference policy's log-ratios */
+        diag_set_reference(dm, &r0);
+    }
     pref_eval ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol);
-    log_eval(&met, 0, &ev);
+    log_eval(&met, 0, &ev, dm);
     if (!o->quiet)
         rl_info("step 0: held-out preference accuracy %.4f (log pi(chosen) > log pi(rejected)), preference probability %.4f, "
                 "sampled KL %.4f", ev.pref_acc, ev.pref_prob, ev.kl_sampled);
@@ -489,7 +522,7 @@ int dpo_run(const dpo_opts *o_in) {
         int lastp = step == steps;
         if ((o->eval_every > 0 && step % o->eval_every == 0) || lastp) {
             ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol);
-            log_eval(&met, step, &ev);
+            log_eval(&met, step, &ev, dm);
             if (!o->quiet && !bar.is_tty)
                 rl_info("step %lld: held-out preference accuracy %.4f, preference probability %.4f, reward accuracy %.4f, sampled KL %.4f",
                         step, ev.pref_acc, ev.pref_prob, ev.reward_acc, ev.kl_sampled);
@@ -500,7 +533,7 @@ int dpo_run(const dpo_opts *o_in) {
         if (o->ckpt_every > 0 && step % o->ckpt_every == 0 && !lastp) save(o, &m, tid);
     }
     if (!o->quiet) rl_progress_end(&bar);
-    if (stop) { ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol); log_eval(&met, step, &ev); }
+    if (stop) { ev = evaluate(&m, &ref, &d, o, t, &b, erows, epol); log_eval(&met, step, &ev, dm); }
     save(o, &m, tid);
     if (!o->quiet)
         rl_info("%s at step %lld: loss %.4f; held-out preference accuracy %.4f -> %.4f, probability %.4f -> %.4f, reward accuracy %.4f, log-ratio chosen %.3f "
@@ -514,6 +547,9 @@ int dpo_run(const dpo_opts *o_in) {
     free(d.ref); free(d.len); free(d.pc); free(d.pr); free(d.pw); free(d.ts); free(d.tmm); free(d.tl); free(d.tw);
     free(d.tr); free(d.vp); free(d.vt);
     trn_seqs_free(&d.seqs);
+    if (root && dm->nwarnings_total && !o->quiet)
+        rl_info("%d monitor warning%s (see the log's {\"event\":\"warning\"} rows)", dm->nwarnings_total, dm->nwarnings_total == 1 ? "" : "s");
+    free(dm);
     rl_metrics_close(&met);
     dist_dp_free(&dp); /* the optimizer too */
     gpt_free(&m);

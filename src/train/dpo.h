@@ -46,6 +46,8 @@ typedef struct {
     const char *tokenizer;
     const char *records, *format;
     int skip_bad;
+    const char *annotator_weights; /* id,weight CSV: record weight x its annotator's (NULL: none) */
+    double missing_weight;     /* weight of annotators missing from that file (< 0: error) */
     const char *loss;          /* dpo: dpo | cdpo | rdpo | ipo | orpo | simpo */
     double beta, label_smoothing, simpo_gamma;
     int ipo_per_token;
@@ -61,6 +63,8 @@ typedef struct {
     long long eval_every, ckpt_every;
     int kl_samples, kl_tokens; /* sampled-KL evaluation: prompts and max new tokens (0 = off) */
     const char *log_path;
+    double warn_dpo_drop;      /* monitor: nats both held-out log-ratios fell (0 = default 1.0) */
+    double warn_kl_budget;     /* monitor: sampled KL budget (0 = default 6) */
     unsigned long long seed;
     const char *kernels;
     int quiet;

@@ -225,6 +225,17 @@ rl_status ppo_step(ppo_trainer *t, ppo_stats *st, volatile sig_atomic_t *stop, i
         st->gen_tokens += res->len[r];
     }
     RL_TRY(reward_score(t->reward, t->items, R, t->score, NULL));
+    {   /* each group's mean reward, for the log (global under data parallelism) */
+        int G = reward_num_groups(t->reward), ng;
+        const float *gs = reward_group_scores(t->reward, &ng);
+        st->ngroups = G > 1 ? (G < PPO_MAX_LOG_GROUPS ? G : PPO_MAX_LOG_GROUPS) : 0;
+        double gsum[PPO_MAX_LOG_GROUPS + 1] = {0};
+        for (int r = 0; gs && r < ng; r++)
+            for (int g = 0; g < st->ngroups; g++) gsum[g] += gs[(size_t)r * G + g];
+        gsum[st->ngroups] = ng;
+        if (t->dp && st->ngroups) CHECK_OK(dist_allreduce_sum_f64(gsum, st->ngroups + 1), "global group rewards");
+        for (int g = 0; g < st->ngroups; g++) st->reward_group[g] = gsum[st->ngroups] > 0 ? gsum[g] / gsum[st->ngroups] : NAN;
+    }
     double t2 = rl_now();
     st->t_score = t2 - t1;
     if (agreed_stop(t, stop)) { *abandoned = 1; return RL_OK; }

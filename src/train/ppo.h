@@ -48,6 +48,7 @@
 #include "../model/sampler.h"
 #include "../optim/adamw.h"
 #include "../dist/dp.h"
+#include "../diag/diag.h"
 
 typedef enum { PPO_ALGO_PPO = 0, PPO_ALGO_RLOO = 1, PPO_ALGO_GRPO = 2 } ppo_algo;
 
@@ -90,6 +91,7 @@ typedef struct {
 void ppo_config_default(ppo_config *c, ppo_algo algo);
 const char *ppo_algo_name(ppo_algo a);
 
+#define PPO_MAX_LOG_GROUPS 16
 /* Metrics of one iteration. */
 typedef struct {
     long long step;
@@ -106,6 +108,8 @@ typedef struct {
     double first_ratio_dev;          /* max |ρ - 1| in the very first minibatch (0: exact) */
     double t_gen, t_score, t_train;  /* seconds */
     long long gen_tokens;
+    int ngroups;                     /* groups: rewards: G (> 1), else 0 */
+    double reward_group[PPO_MAX_LOG_GROUPS]; /* mean reward of each group (first PPO_MAX_LOG_GROUPS), all ranks */
 } ppo_stats;
 
 typedef struct {
@@ -181,10 +185,20 @@ typedef struct {
     const char *value_init;   /* separate value network initial weights (NULL: the policy's) */
     const char *log_path;     /* metrics JSONL (NULL: off) */
     const char *aggregate;    /* group rule */
+    const char *snapshot_dir; /* NULL, or: at every save also DIR/step-NNNNNN.ckpt (policy weights and step, no
+                                 optimizer): the checkpoints along the run that `rlhf study overoptimization` reads */
     double alpha;
     int steps, save_every, resume, chat, quiet;
     int dist_debug;           /* under mpirun: every rank prints its local reward/KL sums to stderr */
     ppo_config c;
+    /* live monitors (src/train/monitor.h, docs/diagnostics.md) */
+    diag_config diag;         /* thresholds (diag_config_default, then change fields); left zeroed = the defaults */
+    const char *gold_spec;    /* --gold: any reward spec (sim:gold, rm:heldout.ckpt) scored on every rollout; NULL = none */
+    int early_stop;           /* --early-stop: keep OUT.best (best smoothed gold) and stop at over-optimisation (needs gold) */
+    int patience;             /* --patience: also stop after this many gold measurements without a new best (0 = off) */
+    const char *eval_prompts; /* --eval-prompts: held-out prompts answered greedily and scored by the gold (NULL = the
+                                 gold is measured on every rollout instead) */
+    int eval_every;           /* --eval-every K: with eval_prompts, before training and every K iterations */
 } ppo_run_opts;
 /* Loads everything, trains `steps` iterations (Ctrl-C: saves and returns),
  * writes <out> (policy + AdamW + KL state) and <out>.value. Fails fast (CHECK)

@@ -8,8 +8,10 @@
 #include "../align/aggregate.h"
 #include "../model/checkpoint.h"
 #include "../model/gpt.h"
+#include "../sim/sim.h"
 
-typedef enum { R_RM, R_ENSEMBLE, R_WORD, R_TOKEN, R_LENGTH, R_CONTAINS, R_REGEX, R_GROUPS } rkind;
+typedef enum { R_RM, R_ENSEMBLE, R_WORD, R_TOKEN, R_LENGTH, R_CONTAINS, R_REGEX, R_GROUPS, R_SIM } rkind;
+typedef enum { SIMR_GOLD, SIMR_SYCOPHANCY, SIMR_GROUP } sim_measure;
 typedef enum { ENS_MEAN, ENS_MIN, ENS_STD, ENS_VAR } ens_rule;
 
 #define RM_BATCH 8 /* rows per reward-model forward (bounds the activation memory) */
@@ -17,6 +19,7 @@ typedef enum { ENS_MEAN, ENS_MIN, ENS_STD, ENS_VAR } ens_rule;
 typedef struct {
     gpt_model m;
     double mean, std; /* normalisation from the checkpoint metadata (0, 1 when absent) */
+    double lo, hi;    /* normalised training range from reward.min/max (NAN when absent) */
 } rm_model;
 
 struct reward_fn {
@@ -42,12 +45,26 @@ struct reward_fn {
     /* groups */
     int G;
     reward_fn **sub;
-    float *gbuf;    /* (max_n, G) */
+    float *gbuf;    /* (max_n, G) the last call's group rewards */
+    int last_n;     /* rows in gbuf from the last successful reward_score */
     align_rule agg_rule;
     double alpha;
+    /* ensemble: mean over the last call's samples of the members' std */
+    double last_ens_std;
+    /* sim: the calculator world's gold truth (src/sim) */
+    sim_measure sim_what;
+    int sim_group;
+    sim_pop_config sim_pc;
+    char *ptext;    /* decoded prompt (max_T * max token bytes + 1) */
+    reward_sim_counts sim_last; /* over the last reward_score call */
 };
 
 int reward_num_groups(const reward_fn *r) { return r->kind == R_GROUPS ? r->G : 1; }
+
+const float *reward_group_scores(const reward_fn *r, int *n) {
+    if (n) *n = r->kind == R_GROUPS ? r->last_n : 0;
+    return r->kind == R_GROUPS && r->last_n > 0 ? r->gbuf : NULL;
+}
 const char *reward_describe(const reward_fn *r) { return r->desc; }
 
 static int is_word_byte(unsigned char c) {
@@ -76,6 +93,7 @@ void reward_close(reward_fn *r) {
     free(r->arg);
     if (r->re_ok) regfree(&r->re);
     free(r->text);
+    free(r->ptext);
     for (int g = 0; g < r->G; g++) reward_close(r->sub[g]);
     free(r->sub);
     free(r->gbuf);
@@ -91,6 +109,7 @@ static rl_status load_rm(rm_model *rm, const char *path, const tok_tokenizer *to
                        path, info.cfg.maxT, max_T);
     rm->mean = 0;
     rm->std = 1;
+    rm->lo = rm->hi = NAN;
 #ifdef CKPT_META_MAX
     const char *kind = ckpt_meta_kind(&info.meta);
     if (strcmp(kind, "reward") != 0)
@@ -100,6 +119,11 @@ static rl_status load_rm(rm_model *rm, const char *path, const tok_tokenizer *to
     if (sd) rm->std = strtod(sd, NULL);
     if (!(rm->std > 0) || !isfinite(rm->std) || !isfinite(rm->mean))
         return rl_fail(RL_EFORMAT, "%s: bad reward.mean/reward.std metadata (%s, %s)", path, mu ? mu : "-", sd ? sd : "-");
+    const char *mn = ckpt_meta_get(&info.meta, "reward.min"), *mx = ckpt_meta_get(&info.meta, "reward.max");
+    if (mn && mx) {
+        rm->lo = (strtod(mn, NULL) - rm->mean) / rm->std;
+        rm->hi = (strtod(mx, NULL) - rm->mean) / rm->std;
+    }
 #endif
     if (tok) {
         char tid[65];
@@ -162,6 +186,34 @@ static rl_status open_rms(reward_fn *r, const char *list) {
     free(copy);
     if (st == RL_OK && r->n_rm == 0) st = rl_fail(RL_EINVAL, "reward: no reward model path given");
     return st;
+}
+
+/* sim:gold | sim:sycophancy | sim:group=NAME[:WORLD_DIR] (see reward.h). */
+static rl_status open_sim(reward_fn *r, const char *arg) {
+    r->kind = R_SIM;
+    sim_world w;
+    sim_pop_default(&r->sim_pc);
+    if (!strcmp(arg, "gold")) r->sim_what = SIMR_GOLD;
+    else if (!strcmp(arg, "sycophancy")) r->sim_what = SIMR_SYCOPHANCY;
+    else if (!strncmp(arg, "group=", 6)) {
+        r->sim_what = SIMR_GROUP;
+        char name[64];
+        const char *c = strchr(arg + 6, ':');
+        size_t nl = c ? (size_t)(c - (arg + 6)) : strlen(arg + 6);
+        if (nl == 0 || nl >= sizeof name) return rl_fail(RL_EINVAL, "reward sim:group=NAME: bad group name in '%s'", arg);
+        memcpy(name, arg + 6, nl);
+        name[nl] = 0;
+        if (c) RL_TRY(sim_world_load(c + 1, &w, &r->sim_pc));
+        r->sim_group = sim_pop_group_index(&r->sim_pc, name);
+        if (r->sim_group < 0) return rl_fail(RL_EINVAL, "reward sim:group: no group '%s' in %s", name, c ? c + 1 : "the default population");
+    } else return rl_fail(RL_EINVAL, "reward sim: expected sim:gold, sim:sycophancy or sim:group=NAME[:WORLD_DIR], got 'sim:%s'", arg);
+    RL_TRY(need_text(r, "sim"));
+    r->ptext = malloc(r->text_cap);
+    if (!r->ptext) return rl_fail(RL_ENOMEM, "reward: out of memory");
+    if (r->sim_what == SIMR_GOLD) snprintf(r->desc, sizeof r->desc, "calculator gold: 1 if the final number is the sum, else 0");
+    else if (r->sim_what == SIMR_SYCOPHANCY) snprintf(r->desc, sizeof r->desc, "calculator sycophancy: 1 if the answer agrees with a wrong suggestion");
+    else snprintf(r->desc, sizeof r->desc, "calculator satisfaction of group '%s'", r->sim_pc.groups[r->sim_group].name);
+    return RL_OK;
 }
 
 static rl_status open_one(reward_fn *r, const char *spec, int allow_groups, const reward_agg *agg) {
@@ -254,28 +306,33 @@ static rl_status open_one(reward_fn *r, const char *spec, int allow_groups, cons
         RL_TRY(st);
         if (r->G < 1) return rl_fail(RL_EINVAL, "reward groups: no group reward given");
         snprintf(r->desc, sizeof r->desc, "%d group rewards aggregated by %s", r->G, align_rule_name(r->agg_rule));
+    } else if (IS("sim")) {
+        RL_TRY(open_sim(r, arg));
     } else {
-        return rl_fail(RL_EINVAL, "unknown reward kind '%.*s' (rm, ensemble, word, token, length, contains, regex, groups)", (int)kl,
+        return rl_fail(RL_EINVAL, "unknown reward kind '%.*s' (rm, ensemble, word, token, length, contains, regex, groups, sim)", (int)kl,
                        spec);
     }
 #undef IS
     return RL_OK;
 }
 
-/* Response text without special tokens into r->text. */
-static const char *decode(reward_fn *r, const reward_item *it) {
+/* Text of tokens (n) without special tokens into buf (r->text_cap bytes). */
+static const char *decode_into(const reward_fn *r, const int *toks, int n, char *buf) {
     size_t k = 0;
-    for (int i = 0; i < it->rlen; i++) {
-        if (tok_is_special(r->tok, it->resp[i])) continue;
-        int n;
-        const unsigned char *b = tok_token_bytes(r->tok, it->resp[i], &n);
-        if (k + (size_t)n + 1 > r->text_cap) break;
-        memcpy(r->text + k, b, (size_t)n);
-        k += (size_t)n;
+    for (int i = 0; i < n; i++) {
+        if (tok_is_special(r->tok, toks[i])) continue;
+        int nb;
+        const unsigned char *b = tok_token_bytes(r->tok, toks[i], &nb);
+        if (k + (size_t)nb + 1 > r->text_cap) break;
+        memcpy(buf + k, b, (size_t)nb);
+        k += (size_t)nb;
     }
-    r->text[k] = 0;
-    return r->text;
+    buf[k] = 0;
+    return buf;
 }
+
+/* Response text without special tokens into r->text. */
+static const char *decode(reward_fn *r, const reward_item *it) { return decode_into(r, it->resp, it->rlen, r->text); }
 
 /* Raw (normalised) scores of one reward model into out (n). */
 static rl_status score_rm(reward_fn *r, rm_model *rm, const reward_item *items, int n, float *out) {
@@ -311,6 +368,7 @@ rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *sco
     case R_ENSEMBLE: {
         int K = r->n_rm;
         for (int k = 0; k < K; k++) RL_TRY(score_rm(r, &r->rms[k], items, n, r->rm_out + (size_t)k * n));
+        double std_sum = 0;
         for (int i = 0; i < n; i++) {
             double mu = 0, mn = INFINITY, var = 0;
             for (int k = 0; k < K; k++) {
@@ -324,9 +382,11 @@ rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *sco
                 var += dv * dv;
             }
             var /= K; /* population variance, as Coste et al.'s code */
+            std_sum += sqrt(var);
             score[i] = (float)(r->rule == ENS_MEAN ? mu : r->rule == ENS_MIN ? mn
                                : r->rule == ENS_STD ? mu - r->lambda * sqrt(var) : mu - r->lambda * var);
         }
+        r->last_ens_std = std_sum / n;
         break;
     }
     case R_TOKEN:
@@ -353,14 +413,33 @@ rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *sco
                      : (regexec(&r->re, t, 0, NULL, 0) == 0);
         }
         break;
+    case R_SIM:
+        memset(&r->sim_last, 0, sizeof r->sim_last);
+        for (int i = 0; i < n; i++) {
+            sim_item it;
+            sim_grade g;
+            score[i] = 0;
+            if (!sim_parse_prompt(decode_into(r, items[i].prompt, items[i].plen, r->ptext), &it)) continue;
+            sim_grade_response(&r->sim_pc, &it, decode(r, &items[i]), &g);
+            reward_sim_counts *c = &r->sim_last;
+            c->n_items++;
+            c->n_correct += g.correct;
+            if (it.has_suggestion && it.suggestion != it.gold) { c->n_wrong_suggestion++; c->n_sycophantic += g.sycophantic; }
+            score[i] = (float)(r->sim_what == SIMR_GOLD ? g.correct : r->sim_what == SIMR_SYCOPHANCY ? g.sycophantic
+                                                                                                    : g.satisfaction[r->sim_group]);
+        }
+        break;
     case R_GROUPS: {
         int G = r->G;
-        float *g = group ? group : r->gbuf;
+        float *g = r->gbuf; /* kept for reward_group_scores */
+        r->last_n = 0;
         for (int k = 0; k < G; k++) {
             /* sub-rewards write (n) contiguously; scatter into (n, G) */
             RL_TRY(reward_score(r->sub[k], items, n, score, NULL));
             for (int i = 0; i < n; i++) g[(size_t)i * G + k] = score[i];
         }
+        r->last_n = n;
+        if (group) memcpy(group, g, sizeof(float) * (size_t)n * G);
         align_agg_params p = {NULL, NULL, r->alpha, 0};
         RL_TRY(align_aggregate(r->agg_rule, &p, n, G, g, score, NULL, NULL));
         return RL_OK;
@@ -368,4 +447,27 @@ rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *sco
     }
     if (group) memcpy(group, score, sizeof(float) * n);
     return RL_OK;
+}
+
+int reward_train_range(const reward_fn *r, double *lo, double *hi) {
+    if ((r->kind != R_RM && r->kind != R_ENSEMBLE) || r->n_rm < 1) return 0;
+    double l = INFINITY, h = -INFINITY;
+    for (int k = 0; k < r->n_rm; k++) {
+        if (!isfinite(r->rms[k].lo) || !isfinite(r->rms[k].hi)) return 0;
+        if (r->rms[k].lo < l) l = r->rms[k].lo;
+        if (r->rms[k].hi > h) h = r->rms[k].hi;
+    }
+    *lo = l;
+    *hi = h;
+    return 1;
+}
+
+double reward_last_ensemble_std(const reward_fn *r) { return r->kind == R_ENSEMBLE ? r->last_ens_std : NAN; }
+
+int reward_is_sim(const reward_fn *r) { return r->kind == R_SIM; }
+
+int reward_last_sim_counts(const reward_fn *r, reward_sim_counts *c) {
+    if (r->kind != R_SIM) return 0;
+    *c = r->sim_last;
+    return 1;
 }

@@ -25,8 +25,19 @@
  *                         the G scores are aggregated per sample with align_aggregate
  *                         (src/align/aggregate.h): mean | nash | isoelastic | min | maxmin,
  *                         chosen with reward_open's `aggregate` (default mean).
+ *   sim:gold              the calculator world's gold truth (src/sim): 1 if the response's
+ *                         final number is the sum asked in the prompt, else 0. The prompt
+ *                         text alone fixes the gold (sim_parse_prompt), so no world file is
+ *                         needed; a prompt that is not a calculator question scores 0 and is
+ *                         not counted in reward_last_sim_counts.
+ *   sim:sycophancy        1 if the prompt suggests a WRONG answer and the response agrees
+ *                         with it (sim_grade_response), else 0.
+ *   sim:group=NAME[:DIR]  group NAME's true satisfaction (correct * its style utility) with
+ *                         the default population (groups terse, working) or the one in
+ *                         DIR/config.json (a world written by `rlhf sim world`).
+ *   The sim: specs are measurements (the gold of `--gold`), usable as a reward too.
  *
- * Text rewards (word, contains, regex) read the response decoded with the
+ * Text rewards (word, contains, regex, sim) read the response decoded with the
  * tokenizer, special tokens left out; they need a tokenizer.
  *
  * Memory: reward_open plans everything (the reward models' activations for
@@ -78,6 +89,31 @@ const char *reward_describe(const reward_fn *r);
 /* Scores n <= max_n items: score (n) the (aggregated) reward; group (n, G) the
  * per-group rewards before aggregation, may be NULL. */
 rl_status reward_score(reward_fn *r, const reward_item *items, int n, float *score, float *group);
+/* groups: specs: the per-group rewards (n, G) of the last reward_score call
+ * (valid until the next call; *n its rows), so a trainer can log each group's
+ * mean without a buffer of its own. NULL (and *n = 0) for other specs or
+ * before a successful call. */
+const float *reward_group_scores(const reward_fn *r, int *n);
+
+/* The reward models' training range in normalised units: (reward.min - mean)/std
+ * .. (reward.max - mean)/std from the checkpoint metadata written by `rlhf rm`
+ * (an ensemble: the widest over its members). Returns 0 (and leaves lo/hi) for
+ * rewards that are not rm:/ensemble: or checkpoints without the metadata. */
+int reward_train_range(const reward_fn *r, double *lo, double *hi);
+/* ensemble: the mean over the last reward_score call's samples of the members'
+ * (population) std; NAN for other kinds. */
+double reward_last_ensemble_std(const reward_fn *r);
+
+/* sim: specs: counts over the last reward_score call. */
+typedef struct {
+    int n_items;            /* rows whose prompt is a calculator question */
+    int n_correct;          /* ... answered with the right sum */
+    int n_wrong_suggestion; /* ... in the leading form with a wrong suggestion */
+    int n_sycophantic;      /* ... of those, answers agreeing with the suggestion */
+} reward_sim_counts;
+int reward_is_sim(const reward_fn *r);
+/* Fills c and returns 1 for sim: rewards; 0 otherwise. */
+int reward_last_sim_counts(const reward_fn *r, reward_sim_counts *c);
 
 /* Programmatic reward helpers (exposed for tests). */
 /* Whole-word occurrences of `word` in text (a word boundary is any byte that is

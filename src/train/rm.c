@@ -4,6 +4,7 @@
 #include <string.h>
 #include "rm.h"
 #include "objectives.h"
+#include "../diag/diag.h"
 #include "../base/log.h"
 #include "../base/rng.h"
 #include "../optim/adamw.h"
@@ -70,6 +71,7 @@ static void load(const rm_opts *o, const tok_tokenizer *t, int max_len, int max_
     fb_set set;
     fb_set_init(&set);
     trn_load_records(&set, o->records, o->format, o->skip_bad, o->quiet);
+    trn_apply_annotator_weights(&set, o->annotator_weights, o->missing_weight, o->quiet);
     int skip_ties = !strcmp(o->ties, "skip");
     d->train = rl_xmalloc(sizeof(int) * (size_t)(set.n + 1));
     d->val = rl_xmalloc(sizeof(int) * (size_t)(set.n + 1));
@@ -151,6 +153,7 @@ static void rewards_of(gpt_model *m, const trn_seqs *s, const int *rows, int n, 
 typedef struct {
     double acc, ece, thumbs_acc, thumbs_up, loss;
     int npairs, nthumbs;
+    double len_corr; /* Pearson(response tokens, reward) over the held-out responses: the RM's length bias */
 } rm_eval;
 
 /* Strict pairs of the given units from rewards r (indexed by row). */
@@ -183,7 +186,7 @@ static int count_pairs(const rm_data *d, const int *units, int nu) {
 }
 
 static rm_eval evaluate(gpt_model *m, const rm_data *d, int *in, int *pos) {
-    rm_eval e = {NAN, NAN, NAN, NAN, NAN, 0, 0};
+    rm_eval e = {NAN, NAN, NAN, NAN, NAN, 0, 0, NAN};
     if (!d->nval) return e;
     /* rows of the held-out units are contiguous per unit; score them all */
     int nrows = 0;
@@ -198,6 +201,18 @@ static rm_eval evaluate(gpt_model *m, const rm_data *d, int *in, int *pos) {
     rewards_of(m, &d->seqs, rows, nrows, in, pos, rv);
     float *r = rl_xcalloc((size_t)d->nrows, sizeof(float));
     for (int i = 0; i < nrows; i++) r[rowid[i]] = rv[i];
+    {
+        /* ---- monitors (issue 8): length bias of the held-out rewards ---- */
+        double *xl = rl_xmalloc(sizeof(double) * (size_t)(nrows + 1)), *yr = rl_xmalloc(sizeof(double) * (size_t)(nrows + 1));
+        for (int i = 0; i < nrows; i++) {
+            int q = rows[i], nt = 0;
+            for (int64_t j = d->seqs.off[q]; j < d->seqs.off[q + 1]; j++) nt += d->seqs.train[j];
+            xl[i] = nt;
+            yr[i] = rv[i];
+        }
+        e.len_corr = diag_pearson(xl, yr, nrows);
+        free(xl); free(yr);
+    }
     int np = count_pairs(d, d->val, d->nval);
     float *rc = rl_xmalloc(sizeof(float) * (size_t)(np + 1)), *rr = rl_xmalloc(sizeof(float) * (size_t)(np + 1));
     float *w = rl_xmalloc(sizeof(float) * (size_t)(np + 1));
@@ -379,6 +394,15 @@ int rm_run(const rm_opts *o_in) {
     trn_dp_setup(&dp, &m, o->weight_decay);
     rl_metrics met;
     CHECK_OK(rl_metrics_open(&met, root ? o->log_path : NULL, 0), "cannot open the metrics log");
+    /* ---- monitors (issue 8): every held-out evaluation is one update over many
+     * responses, so one beyond the threshold warns (patience 1) ---- */
+    diag_config dcfg;
+    diag_config_default(&dcfg);
+    dcfg.patience = 1;
+    if (o->warn_len_corr > 0) dcfg.len_corr = o->warn_len_corr;
+    dcfg.print = root;
+    diag_monitor *dm = rl_xmalloc(sizeof *dm);
+    diag_init(dm, &dcfg, &met);
     if (!o->quiet)
         rl_info("rm: L%d NH%d C%d V%d, %.2fM params; %lld steps of %d units (<= %d responses per forward, T <= %d); loss %s",
                 m.cfg.L, m.cfg.NH, m.cfg.C, m.cfg.V, m.num_params / 1e6, steps, o->batch, MB, T,
@@ -406,7 +430,7 @@ int rm_run(const rm_opts *o_in) {
     rl_progress bar;
     rl_progress_start(&bar, "rm", steps);
     double t_start = rl_now();
-    rm_eval last = {NAN, NAN, NAN, NAN, NAN, 0, 0};
+    rm_eval last = {NAN, NAN, NAN, NAN, NAN, 0, 0, NAN};
     long long step = 0;
     double last_loss = NAN;
     int stop = 0; /* trn_stop agreed across ranks: all stop after the same step */
@@ -468,16 +492,25 @@ int rm_run(const rm_opts *o_in) {
         int lastp = step == steps;
         if (d.nval && ((o->eval_every > 0 && step % o->eval_every == 0) || lastp)) {
             last = evaluate(&m, &d, in, pos);
+            diag_step ds;
+            diag_step_clear(&ds);
+            ds.len_reward_corr = last.len_corr;
+            diag_update(dm, step, &ds);
             rl_metrics_begin(&met);
             rl_metrics_i(&met, "step", step);
             rl_metrics_f(&met, "val_accuracy", last.acc);
             rl_metrics_f(&met, "val_ece", last.ece);
             rl_metrics_f(&met, "val_bt_loss", last.loss);
             rl_metrics_i(&met, "val_pairs", last.npairs);
+            /* ---- monitors (issue 8) ---- */
+            if (isfinite(last.len_corr)) rl_metrics_f(&met, "val_len_reward_corr", last.len_corr);
+            if (isfinite(last.acc) && ad > 0) rl_metrics_f(&met, "train_val_acc_gap", an / ad - last.acc);
             if (last.nthumbs) {
                 rl_metrics_f(&met, "val_thumbs_accuracy", last.thumbs_acc);
                 rl_metrics_f(&met, "val_thumbs_up_fraction", last.thumbs_up); /* the majority-class baseline */
             }
+            diag_metrics_fields(dm, &met);
+            rl_metrics_i(&met, "warnings", dm->nwarnings_total);
             rl_metrics_end(&met);
             if (!o->quiet && !bar.is_tty) rl_info("step %lld: held-out accuracy %.4f (%d pairs), ECE %.4f", step, last.acc, last.npairs, last.ece);
         }
@@ -516,6 +549,7 @@ int rm_run(const rm_opts *o_in) {
     free(in); free(pos); free(rowseq); free(row_off); free(r); free(dr); free(bunits); free(order);
     free(d.rows); free(d.rank); free(d.units); free(d.train); free(d.val);
     trn_seqs_free(&d.seqs);
+    free(dm);
     rl_metrics_close(&met);
     dist_dp_free(&dp); /* the optimizer too */
     gpt_free(&m);

@@ -38,6 +38,8 @@ typedef struct {
     const char *format;        /* auto | jsonl | hh | oasst */
     int skip_bad;
     const char *group;         /* "key=value": only records of annotators in this group, or NULL */
+    const char *annotator_weights; /* id,weight CSV: record weight x its annotator's (NULL: none) */
+    double missing_weight;     /* weight of annotators missing from that file (< 0: error) */
     const char *ties;          /* davidson | skip */
     double tie_nu;             /* Davidson ν */
     double thumbs_weight;      /* multiplier of thumbs units (0 = ignore thumbs) */
@@ -49,6 +51,7 @@ typedef struct {
     int micro;                 /* max rows (responses) per forward pass */
     int seq;
     double lr, min_lr_frac, weight_decay, grad_clip;
+    double warn_len_corr;  /* monitor: held-out Pearson(length, reward) threshold (0 = default 0.6) */
     long long warmup;
     double val_fraction;
     long long eval_every, ckpt_every;

@@ -37,14 +37,15 @@ for t in table tr svg figure h2 p; do
 done
 
 # Consistency: each method's evaluation in summary.json is byte-for-byte what
-# `rlhf sim eval` prints for the same answers file, and the table's accuracy
-# column is that number.
+# `rlhf sim eval --reference answers_sft.jsonl` prints for the same answers
+# file (per-group win rates against the SFT model included), and the table's
+# accuracy column is that number.
 S="$D/summary.json"
 expect_true "summary.json written" test -s "$S"
 n=0
 for a in $(grep -o '"answers":"[^"]*"' "$S" | sed 's/.*:"//; s/"$//'); do
   n=$((n + 1))
-  ev=$("$RLHF" sim eval --world "$D/world" --responses "$D/$a" 2>/dev/null)
+  ev=$("$RLHF" sim eval --world "$D/world" --responses "$D/$a" --reference "$D/answers_sft.jsonl" 2>/dev/null)
   expect_true "sim eval of $a matches summary.json" grep -qF "\"eval\":$ev" "$S"
   expect_true "$a has one answer per held-out prompt" test "$(wc -l < "$D/$a")" -eq "$(wc -l < "$D/world/heldout.jsonl")"
 done
@@ -57,9 +58,14 @@ acc=$("$RLHF" sim eval --world "$D/world" --responses "$D/answers_sft.jsonl" 2>/
 pct=$(awk -v a="$acc" 'BEGIN { printf "%.1f%%", 100 * a }')
 expect_true "table sft accuracy $pct" grep -Eq "^sft +$pct " "$TMP/demo_out"
 expect_true "report sft accuracy $pct" grep -q "<td>sft</td><td data-acc=\"[0-9.]*\">$pct</td>" "$R"
-# The tiny models answer everything wrong, so also check the evaluator grades a
-# crafted file with known answers (the byte comparison above also covers
-# lengths, parse rates and suggestion counts, which are not zero).
+# Per-group outcomes against the SFT model: a column per group in the table and
+# the report, and the sft row against itself wins exactly half everywhere.
+expect_true "table has win-rate columns" grep -Eq "^method .* win:terse +win:working +sat.gap +win.gap" "$TMP/demo_out"
+expect_true "report has win-rate columns" grep -q "<th>win vs SFT terse</th><th>win vs SFT working</th><th>satisfaction gap</th><th>win-rate gap</th>" "$R"
+expect_true "sft vs itself: win rate 1/2" grep -q '"method":"sft".*"win_rate":{"terse":0.5,"working":0.5}' "$S"
+w=$(grep -o '"method":"ppo (single RM)".*' "$S" | grep -o '"win_rate":{"terse":[0-9.]*' | head -n 1 | sed 's/.*://')
+pw=$(awk -v a="$w" 'BEGIN { printf "%.1f%%", 100 * a }')
+expect_true "table ppo win rate (terse) $pw" grep -Eq "^ppo \(single RM\) .* $pw " "$TMP/demo_out"
 # The acceptance checks: printed, in summary.json (five, a..e) and in the
 # report, agreeing. A tiny model cannot pass the SFT gate, so (a) fails and
 # --strict turns that into exit 1 (the check logic itself: tests/unit/test_demo_checks.c).
@@ -72,6 +78,9 @@ expect_true "report counts $npass passed" grep -q "Acceptance checks: $npass of 
 expect_true "stage CPU seconds in summary.json" grep -q '"name":"sft","seconds":[0-9.]*,"cpu_seconds":[0-9.]*' "$S"
 expect_exit 1 "$RLHF" demo $TINY --strict --out "$TMP/demo_strict"
 expect_out "acceptance check\(s\) failed \(--strict\)"
+# The tiny models answer everything wrong, so also check the evaluator grades a
+# crafted file with known answers (the byte comparison above also covers
+# lengths, parse rates and suggestion counts, which are not zero).
 printf '%s\n' '{"prompt":"what is 37+48?","response":"85"}' '{"prompt":"what is 37+48?","response":"75"}' > "$TMP/two.jsonl"
 expect_exit 0 "$RLHF" sim eval --world "$D/world" --responses "$TMP/two.jsonl"
 expect_out '"accuracy":0.5'

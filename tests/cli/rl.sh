@@ -45,7 +45,7 @@ expect_true "no checkpoint left behind by failed runs" test ! -e "$TMP/x.ckpt"
 # PPO: 4 iterations straight == 2 + resume 2 (bit-identical checkpoints)
 K="--reward word:the --kl-target 1 --kl-horizon 100"
 expect_exit 0 "$RLHF" ppo $A $K --out "$TMP/a.ckpt" --steps 4 --log "$TMP/a.jsonl"
-expect_true "4 metric rows" test "$(wc -l <"$TMP/a.jsonl")" -eq 4
+expect_true "4 metric rows (monitor event rows aside)" test "$(grep -vc "\"event\"" "$TMP/a.jsonl")" -eq 4
 for key in reward_mean reward_std '"kl"' entropy clipfrac approx_kl explained_var resp_len t_gen t_score t_train gen_tok_per_s; do
   expect_true "metric $key" grep -q "$key" "$TMP/a.jsonl"
 done
@@ -65,6 +65,14 @@ expect_exit 0 "$RLHF" ppo $A --reward length:5 --out "$TMP/g.ckpt" --steps 1 --a
 expect_exit 0 "$RLHF" ppo $A --reward 'regex:^ ?[a-z]' --out "$TMP/s.ckpt" --steps 1 --value shared --ent-coef 0.01 --kl k3
 expect_true "shared trunk writes no value file" test ! -e "$TMP/s.ckpt.value"
 expect_exit 0 "$RLHF" ppo $A --reward 'groups:word:the;length:6' --aggregate min --out "$TMP/m.ckpt" --steps 1 --algo rloo
+# groups: each group's mean reward is logged per iteration; with --aggregate mean
+# the logged reward_mean is their average (population weights are uniform)
+expect_exit 0 "$RLHF" ppo $A --reward 'groups:word:the;length:6' --aggregate mean --out "$TMP/m2.ckpt" --steps 2 --algo rloo --log "$TMP/m2.jsonl"
+expect_true "ppo logs reward_group_0 and _1 every iteration" test "$(grep -c '"reward_group_0":.*"reward_group_1":' "$TMP/m2.jsonl")" -eq 2
+expect_true "reward_mean = mean of the group means" sh -c "sed 's/.*\"reward_mean\":\([^,]*\),.*\"reward_group_0\":\([^,]*\),\"reward_group_1\":\([^,}]*\).*/\1 \2 \3/' '$TMP/m2.jsonl' |
+  awk '{ d = \$1 - (\$2 + \$3) / 2; if (d < 0) d = -d; if (d > 1e-5) bad = 1 } END { exit bad }'"
+expect_exit 0 "$RLHF" ppo $A --reward word:the --out "$TMP/m3.ckpt" --steps 1 --algo rloo --log "$TMP/m3.jsonl"
+expect_true "one reward: no group columns" sh -c "! grep -q reward_group_ '$TMP/m3.jsonl'"
 
 # Ctrl-C: the checkpoint is written, the run says so, and it resumes
 "$RLHF" ppo $A $K --out "$TMP/c.ckpt" --steps 100000 --log "$TMP/c.jsonl" >"$TMP/c.out" 2>&1 &
@@ -95,6 +103,8 @@ expect_out "not a reward model"
 "$RLHF" bon $B --reward word:the --n 4 --sft-out "$TMP/sft.jsonl" --quiet >"$TMP/bon.jsonl" 2>"$TMP/bon.err"
 expect_true "bon exit 0" test $? -eq 0
 expect_true "bon: one line per prompt" test "$(wc -l <"$TMP/bon.jsonl")" -eq 4
+"$RLHF" bon $B --reward 'groups:word:the;length:6' --n 4 >/dev/null 2>"$TMP/bong.err"
+expect_true "bon reports each group's mean reward" test "$(grep -c '^  group [01]: mean reward' "$TMP/bong.err")" -eq 2
 "$RLHF" bon $B --reward word:the --n 4 >/dev/null 2>"$TMP/bon.err"
 expect_true "bon reports the analytic KL log 4 - 3/4" grep -q "0.6363" "$TMP/bon.err"
 expect_true "bon: best >= mean on every line" /usr/bin/python3 -c "

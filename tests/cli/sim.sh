@@ -69,4 +69,28 @@ expect_exit 1 "$RLHF" sim eval --world "$W" --responses "$TMP/bad.jsonl"
 expect_out "bad.jsonl:1:"
 expect_exit 1 "$RLHF" sim eval --world "$W" --responses "$TMP/missing.jsonl"
 expect_exit 2 "$RLHF" sim eval --world "$W"
+
+# --reference: per-group win rates against a reference's answers to the same
+# prompts. Groups terse (terse 1 > sentence .6 > working .2) and working (the
+# reverse). Line 1: terse "85" vs sentence -> terse wins, working loses;
+# line 2: working vs a wrong answer -> both win. Win rates 1 and 1/2.
+printf '%s\n' '{"prompt":"what is 37+48?","response":"85"}' '{"prompt":"what is 37+48?","response":"7+8=15, carry 1, 3+4+1=8, so 85."}' > "$TMP/pol.jsonl"
+printf '%s\n' '{"prompt":"what is 37+48?","response":"37 + 48 = 85."}' '{"prompt":"what is 37+48?","response":"75"}' > "$TMP/ref.jsonl"
+expect_exit 0 "$RLHF" sim eval --world "$W" --responses "$TMP/pol.jsonl" --reference "$TMP/ref.jsonl"
+expect_out '"vs_reference":\{"satisfaction_ref":\{"terse":0\.3,"working":0\.3\},"win_rate":\{"terse":1\.0,"working":0\.5\},"gap_satisfaction":0\.0,"gap_win":0\.5,"worst_win":"working"\}'
+# without --reference the object is unchanged (no vs_reference), and with it
+# everything before vs_reference is the same text
+"$RLHF" sim eval --world "$W" --responses "$TMP/pol.jsonl" 2>/dev/null > "$TMP/plain.json"
+"$RLHF" sim eval --world "$W" --responses "$TMP/pol.jsonl" --reference "$TMP/ref.jsonl" 2>/dev/null > "$TMP/withref.json"
+expect_true "no vs_reference without --reference" sh -c "! grep -q vs_reference '$TMP/plain.json'"
+expect_true "same summary before vs_reference" test "$(sed 's/}$//' "$TMP/plain.json")" = "$(sed 's/,"vs_reference".*//' "$TMP/withref.json")"
+# a policy against itself: every group wins half
+expect_exit 0 "$RLHF" sim eval --world "$W" --responses "$TMP/pol.jsonl" --reference "$TMP/pol.jsonl"
+expect_out '"win_rate":\{"terse":0\.5,"working":0\.5\}'
+head -n 1 "$TMP/ref.jsonl" > "$TMP/ref1.jsonl"
+expect_exit 1 "$RLHF" sim eval --world "$W" --responses "$TMP/pol.jsonl" --reference "$TMP/ref1.jsonl"
+expect_out "has 2 responses and the reference .* 1"
+printf '%s\n' '{"prompt":"what is 37+48?","response":"85"}' '{"prompt":"what is 11+12?","response":"23"}' > "$TMP/ref2.jsonl"
+expect_exit 1 "$RLHF" sim eval --world "$W" --responses "$TMP/pol.jsonl" --reference "$TMP/ref2.jsonl"
+expect_out "response 2 answers"
 finish

@@ -46,6 +46,10 @@ expect_exit 0 "$RLHF" kto --db "$DB" --out "$TMP/kto.ckpt" $S
 expect_out "kto data: 12 train / 0 held-out thumbs"
 expect_exit 0 "$RLHF" sft --db "$DB" --winners --out "$TMP/sft.ckpt" $S
 expect_out "7 train / 0 val demonstrations"
+# align mixture reads the same judgements (2 annotators with pairs: K = 2 gives one each)
+expect_exit 0 "$RLHF" align mixture --db "$DB" --k 2 --seeds 2 --restarts 1 --out "$TMP/clusters.csv"
+expect_out "4 comparisons, 2 annotators"
+expect_true "one annotator per cluster" [ "$(tail -n +2 "$TMP/clusters.csv" | cut -d, -f2 | sort | tr '\n' ' ')" = "0 1 " ]
 expect_true "the database is unchanged (opened read-only)" [ "$(sha256sum "$DB" | cut -d' ' -f1)" = "$SUM" ]
 
 # ---- wrong input ----

@@ -16,7 +16,10 @@ static int load(const char *p, gpt_model *m, optim_adamw *o, ckpt_info *info) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: ckpt_cmp A B\n"); return 2; }
+    /* --weights: config, tokenizer identity and weights only (a policy saved without its optimizer) */
+    int weights_only = argc == 4 && !strcmp(argv[1], "--weights");
+    if (weights_only) { argv++; argc--; }
+    if (argc != 3) { fprintf(stderr, "usage: ckpt_cmp [--weights] A B\n"); return 2; }
     gpt_model a, b;
     optim_adamw oa, ob;
     ckpt_info ia, ib;
@@ -26,6 +29,12 @@ int main(int argc, char **argv) {
     D(memcmp(&ia.cfg, &ib.cfg, sizeof ia.cfg) != 0, "configs");
     D(strcmp(ia.tok_id, ib.tok_id) != 0, "tokenizer identities");
     D(a.num_params != b.num_params || memcmp(a.params, b.params, a.num_params * sizeof(float)) != 0, "weights");
+    if (weights_only) {
+        if (!diff) printf("ckpt_cmp: weights identical\n");
+        gpt_free(&a); gpt_free(&b);
+        optim_adamw_free(&oa); optim_adamw_free(&ob);
+        return diff;
+    }
     D(ia.has_optim != ib.has_optim || ia.adam_t != ib.adam_t, "AdamW step counts");
     if (ia.has_optim && ib.has_optim) {
         D(memcmp(oa.m, ob.m, oa.n * sizeof(float)) != 0, "AdamW first moments");
