@@ -96,7 +96,7 @@ static void check_overopt(demo_check *c, const demo_row *rows, int nrows) {
 }
 
 static void check_early(demo_check *c, const demo_row *rows, int nrows) {
-    set(c, "c", "early_warning", "in the unmitigated run a monitor warns before the training gold has fallen 5 points");
+    set(c, "c", "early_warning", "in the unmitigated run a monitor warns before gold has fallen 5 points");
     const demo_row *u = find(rows, nrows, DEMO_ROLE_UNMITIGATED);
     if (!u) { say(c, "the unmitigated run did not run"); return; }
     enum { MAXP = 4096 };
