@@ -695,7 +695,7 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rlhf.c demo report</title>\n"
           "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
           "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-          "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
+          "td:first-child,th:first-child{text-align:left}#results-table td:last-child{max-width:14em;text-align:left}figure{display:inline-block;margin:0.5em}"
           "code{background:#f4f4f4;padding:1px 4px}.skip{color:#888}.pass{color:#1a7f37;font-weight:bold}"
           ".fail{color:#c62828;font-weight:bold}#checks-table td{text-align:left;vertical-align:top}</style></head><body>\n", f);
     fputs("<h1>rlhf.c demo: evaluators can be fooled</h1>\n"
@@ -762,7 +762,7 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
     double *xs = malloc(sizeof(double) * MAXPTS * 2 * 8), *ys = malloc(sizeof(double) * MAXPTS * 2 * 8);
     {
         static const char *keys[][2] = {{"loss", "loss"}, {"reward_mean", "proxy reward (mean)"}, {"kl", "KL to the SFT model"},
-                                        {"gold", "gold of the rollouts (share correct)"}, {"sycophancy", "sycophancy of the rollouts"}};
+                                        {"gold", "gold during RL (share correct)"}, {"sycophancy", "sycophancy during RL"}};
         for (int k = 0; k < 5; k++) {
             svg_series s[8];
             int ns = 0;
@@ -807,7 +807,7 @@ rl_status demo_write_report(const char *path, const demo_row *rows, int nrows, c
             int n = n1 < n2 ? n1 : n2;
             if (n == 0) continue;
             for (int j = 0; j < n; j++) x[j] = sqrt(ky[j] > 0 ? ky[j] : 0);
-            s2[ns++] = (svg_series){x, y, n, rows[i].method, 0, 0};
+            s2[ns++] = (svg_series){x, y, n, rows[i].method, 1, 0}; /* points: KL is not monotone in the step */
         }
         svg_chart(f, "proxy reward vs sqrt(KL) during RL", "sqrt(KL)", "proxy reward", s2, ns);
         /* held-out gold accuracy of the unmitigated run's snapshots, and where the first warning came */
