@@ -36,7 +36,7 @@ static char *row_text(const tok_tokenizer *t, const int *ids, int n) {
 }
 
 int cmd_sample(int argc, char **argv) {
-    static const char *model, *tokp, *prompt, *prompt_file;
+    static const char *model, *tokp, *prompt, *prompt_file, *precision;
     static int max_tokens, top_k, n, threads, json, no_bos, no_stop, half, quiet;
     static double temperature, top_p;
     static long long seed;
@@ -53,7 +53,10 @@ int cmd_sample(int argc, char **argv) {
         {"seed", RL_FLAG_I64, &seed, "1", 0, 9.2e18, NULL, "random seed (sample i uses stream i of it)"},
         {"n", RL_FLAG_INT, &n, "1", 1, 4096, NULL, "samples, decoded together as one batch"},
         {"json", RL_FLAG_BOOL, &json, "0", 0, 0, NULL, "print one JSON object per sample (text, tokens, logprobs) instead of text"},
-        {"half", RL_FLAG_BOOL, &half, "0", 0, 0, NULL, "decode with half-precision weights (about 2x faster; log-probs within ~1e-3 of fp32)"},
+        {"precision", RL_FLAG_ENUM, &precision, "half", 0, 0, "half|fp32|int8",
+         "decoding weights: half (binary16, log-probs within ~1e-3 of fp32), fp32 (log-probs exactly as training computes them), "
+         "int8 (blocks of 32, half of half's memory traffic, log-probs within ~3e-2); see docs/performance.md"},
+        {"half", RL_FLAG_BOOL, &half, "0", 0, 0, NULL, "same as --precision half (the default; kept for old scripts)"},
         {"no-stop", RL_FLAG_BOOL, &no_stop, "0", 0, 0, NULL, "keep going past <|end|> and the separator (benchmarks)"},
         {"no-bos", RL_FLAG_BOOL, &no_bos, "0", 0, 0, NULL, "do not start the prompt with the document separator token"},
         {"threads", RL_FLAG_INT, &threads, "0", 0, 1024, NULL, "CPU threads (0 = all cores, or OMP_NUM_THREADS)"},
@@ -92,7 +95,12 @@ int cmd_sample(int argc, char **argv) {
         fprintf(stderr, "rlhf sample: tokenizer has %d ids, the model %d; pass the right --tokenizer\n", tok_vocab_size(t), m.cfg.V);
         goto out;
     }
-    if (half && gpt_decode_half(&m, 1) != RL_OK) { fprintf(stderr, "rlhf sample: %s\n", rl_error()); goto out; }
+    if (half) precision = "half";
+    if ((!strcmp(precision, "half") && gpt_decode_half(&m, 1) != RL_OK) ||
+        (!strcmp(precision, "int8") && gpt_decode_int8(&m, 1) != RL_OK)) {
+        fprintf(stderr, "rlhf sample: %s\n", rl_error());
+        goto out;
+    }
     int sep = tok_special(t, "<|endoftext|>");
     if (sep < 0) sep = tok_special(t, "<|bos|>");
     /* prompts: --prompt, or the lines of --prompt-file */
@@ -174,7 +182,7 @@ int cmd_sample(int argc, char **argv) {
         free(text);
     }
     fflush(stdout);
-    if (!quiet) rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d)", total, dt, total / (dt > 0 ? dt : 1e-9), rows);
+    if (!quiet) rl_info("%lld tokens in %.2f s (%.0f tokens/s, batch %d, %s weights)", total, dt, total / (dt > 0 ? dt : 1e-9), rows, precision);
     ret = 0;
 out:
     sampler_result_free(&res);

@@ -4,8 +4,12 @@
 # version of the engine tests in tests/unit/test_ppo.c.
 #
 #   sh scripts/rl_e2e.sh [OUT_DIR]        (RLHF=build/rlhf, RLHF_SHARED=../shared)
-#   STEPS=80 LAYERS=2 CHANNELS=64 PRETRAIN_STEPS=150 ... override the sizes
-#   (LAYERS=4 HEADS=4 CHANNELS=256 is the `tiny` config; several times slower)
+#   STEPS=80 LAYERS=2 CHANNELS=64 PRETRAIN_STEPS=150 ... override the sizes;
+#   KL_TARGET=4 KL_COEF=1 (initial β) HORIZON=40 (episodes) the KL controller;
+#   PPO_FLAGS, RLOO_FLAGS, GRPO_FLAGS extra `rlhf ppo` flags of one run (later flags win)
+#   (STEPS=40 LAYERS=4 HEADS=4 CHANNELS=256 is the `tiny` config, several times
+#   slower; with it RLOO needs RLOO_FLAGS="--lr 1e-4": at 3e-4 its updates drift
+#   the policy away from the reference without raising the reward, docs/rl.md)
 #   RUNS="ppo grpo" runs a subset
 #
 # Runs: PPO with the adaptive KL controller (target KL_TARGET nats), RLOO and
@@ -23,6 +27,8 @@ HEADS=${HEADS:-2}
 CHANNELS=${CHANNELS:-64}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-150}
 KL_TARGET=${KL_TARGET:-4}
+KL_COEF=${KL_COEF:-1}
+HORIZON=${HORIZON:-40}
 LR=${LR:-3e-4}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
@@ -36,7 +42,7 @@ fi
 printf 'the king\nwhat say you\n{"prompt": "good lord"}\nshall we\nmy lord, the\nI pray you\nwhere is\nO, that\n' >"$OUT/prompts.txt"
 COMMON="--policy $OUT/lm.ckpt --tokenizer $OUT/tok.bin --reward word:the --prompts $OUT/prompts.txt --raw --max-new 24
   --steps $STEPS --lr $LR --value-lr $LR --quiet"
-KL="--kl-coef 0.3 --kl-target $KL_TARGET --kl-horizon 80"
+KL="--kl-coef $KL_COEF --kl-target $KL_TARGET --kl-horizon $HORIZON"
 run() { # name, flags...
   name=$1; shift
   t0=$(date +%s)
@@ -53,9 +59,9 @@ run() { # name, flags...
 echo "rl_e2e: model L$LAYERS C$CHANNELS, $STEPS iterations each, reward +1 per 'the' in 24 tokens, KL target $KL_TARGET nats"
 for r in ${RUNS:-ppo rloo grpo ppo-kl0}; do
   case $r in
-    ppo) run ppo --algo ppo --prompts-per-step 16 $KL ;;
-    rloo) run rloo --algo rloo --k 4 --prompts-per-step 4 $KL ;;
-    grpo) run grpo --algo grpo --k 4 --prompts-per-step 4 --epochs 2 $KL ;;
+    ppo) run ppo --algo ppo --prompts-per-step 16 $KL ${PPO_FLAGS:-} ;;
+    rloo) run rloo --algo rloo --k 4 --prompts-per-step 4 $KL ${RLOO_FLAGS:-} ;;
+    grpo) run grpo --algo grpo --k 4 --prompts-per-step 4 --epochs 2 $KL ${GRPO_FLAGS:-} ;;
     ppo-kl0) run ppo-kl0 --algo ppo --prompts-per-step 16 --kl-coef 0 ;;
     *) echo "unknown run $r (ppo rloo grpo ppo-kl0)"; exit 2 ;;
   esac

@@ -73,6 +73,12 @@ static void matmul_forward(float *out, const float *inp, const float *w, const f
         }
 }
 
+static void matmul_forward_exact(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                                 int T, int pos) {
+    (void)T; (void)pos;
+    matmul_forward(out, inp, w, bias, N, C, OC);
+}
+
 static void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
                             int N, int C, int OC) {
     if (dinp)
@@ -96,34 +102,52 @@ static void matmul_backward(float *dinp, float *dw, float *dbias, const float *d
     }
 }
 
+/* One query row t of one head: q, o (hs); key/value of position t2 at k + t2*ld,
+ * v + t2*ld; a (t+1) receives the softmax row. Shared by the training forward
+ * and the decode step (attention_step), so both give the same bits. */
+static void attn_row(float *o, float *a, const float *q, const float *k, const float *v, size_t ld, int t, int hs,
+                     double scale) {
+    double mx = -INFINITY;
+    for (int t2 = 0; t2 <= t; t2++) {
+        const float *kr = k + (size_t)t2 * ld;
+        double s = 0;
+        for (int i = 0; i < hs; i++) s += (double)q[i] * kr[i];
+        s *= scale;
+        a[t2] = (float)s;
+        if (s > mx) mx = s;
+    }
+    double sum = 0;
+    for (int t2 = 0; t2 <= t; t2++) sum += exp(a[t2] - mx);
+    for (int t2 = 0; t2 <= t; t2++) a[t2] = (float)(exp(a[t2] - mx) / sum);
+    for (int i = 0; i < hs; i++) {
+        double s = 0;
+        for (int t2 = 0; t2 <= t; t2++) s += (double)a[t2] * v[(size_t)t2 * ld + i];
+        o[i] = (float)s;
+    }
+}
+
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     int hs = C / NH;
     double scale = 1.0 / sqrt((double)hs);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int t = 0; t < T; t++) {
-                const float *q = qkv + ((size_t)b * T + t) * 3 * C + h * hs;
+                const float *base = qkv + (size_t)b * T * 3 * C + h * hs;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                double mx = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + h * hs;
-                    double s = 0;
-                    for (int i = 0; i < hs; i++) s += (double)q[i] * k[i];
-                    s *= scale;
-                    a[t2] = (float)s;
-                    if (s > mx) mx = s;
-                }
-                double sum = 0;
-                for (int t2 = 0; t2 <= t; t2++) sum += exp(a[t2] - mx);
-                for (int t2 = 0; t2 <= t; t2++) a[t2] = (float)(exp(a[t2] - mx) / sum);
+                attn_row(out + ((size_t)b * T + t) * C + h * hs, a, base + (size_t)t * 3 * C, base + C, base + 2 * C,
+                         3 * (size_t)C, t, hs, scale);
                 for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-                float *o = out + ((size_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) {
-                    double s = 0;
-                    for (int t2 = 0; t2 <= t; t2++) s += (double)a[t2] * qkv[((size_t)b * T + t2) * 3 * C + 2 * C + h * hs + i];
-                    o[i] = (float)s;
-                }
             }
+}
+
+static void attention_step(float *out, float *att, const float *qkv, const float *kc, const float *vc, int B, int pos,
+                           int maxT, int C, int NH) {
+    int hs = C / NH;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            attn_row(out + (size_t)b * C + h * hs, att + ((size_t)b * NH + h) * (pos + 1), qkv + (size_t)b * 3 * C + h * hs,
+                     kc + (size_t)b * maxT * C + h * hs, vc + (size_t)b * maxT * C + h * hs, C, pos, hs, scale);
 }
 
 static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
@@ -251,6 +275,58 @@ static void matmul_forward_h(float *out, const float *inp, const uint16_t *w, co
         }
 }
 
+static void matvec_h(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC,
+                     int lo, int hi, int mode) {
+    for (int n = 0; n < N; n++)
+        for (int o = lo; o < hi; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)inp[(size_t)n * C + c] * ops_f16_to_f32(w[(size_t)o * C + c]);
+            float *y = out + (size_t)n * OC + o;
+            if (mode == OPS_MV_ADD) *y += (float)s;
+            else if (mode == OPS_MV_GELU) gelu_forward(y, &(float){(float)s}, 1);
+            else *y = (float)s;
+        }
+}
+
+static void matvec_q8(float *out, const int8_t *xq, const float *xs, const int8_t *w, const float *ws, const float *bias,
+                      int N, int C, int OC, int lo, int hi, int mode) {
+    int nb = C / OPS_Q8_BLOCK;
+    for (int n = 0; n < N; n++)
+        for (int o = lo; o < hi; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int k = 0; k < nb; k++) {
+                long dot = 0;
+                for (int c = k * OPS_Q8_BLOCK; c < (k + 1) * OPS_Q8_BLOCK; c++) dot += (long)xq[(size_t)n * C + c] * w[(size_t)o * C + c];
+                s += (double)dot * ws[(size_t)o * nb + k] * xs[(size_t)n * nb + k];
+            }
+            float *y = out + (size_t)n * OC + o;
+            if (mode == OPS_MV_ADD) *y += (float)s;
+            else if (mode == OPS_MV_GELU) gelu_forward(y, &(float){(float)s}, 1);
+            else *y = (float)s;
+        }
+}
+
+static void attention_decode(float *out, const float *q, const float *k, const float *v, int n, int ld, int hs, float scale) {
+    double mx = -INFINITY, sum = 0;
+    for (int t = 0; t < n; t++) {
+        double d = 0;
+        for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+        if (d * scale > mx) mx = d * scale;
+    }
+    for (int i = 0; i < hs; i++) out[i] = 0;
+    for (int t = 0; t < n; t++) {
+        double d = 0;
+        for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+        sum += exp(d * scale - mx);
+    }
+    for (int t = 0; t < n; t++) {
+        double d = 0;
+        for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+        double p = exp(d * scale - mx) / sum;
+        for (int i = 0; i < hs; i++) out[i] += (float)(p * v[(size_t)t * ld + i]);
+    }
+}
+
 static const ops_table ref_table = {
     "ref",
     encoder_forward, encoder_backward,
@@ -261,6 +337,8 @@ static const ops_table ref_table = {
     residual_forward, residual_backward,
     logsoftmax_forward, logsoftmax_backward,
     matmul_forward_h,
+    matvec_h, matvec_q8, attention_decode,
+    matmul_forward_exact, attention_forward, attention_step, /* the plain loops are row-independent already */
 };
 
 const ops_table *ops_ref_table(void) { return &ref_table; }

@@ -159,7 +159,7 @@ rl_status gpt_init_empty(gpt_model *m, const gpt_config *cfg, int max_B, int max
 void gpt_free(gpt_model *m) {
     free(m->params); free(m->grads); free(m->act_mem); free(m->gact_mem);
     free(m->inp_copy); free(m->tgt_copy); free(m->w_copy);
-    free(m->kcache); free(m->vcache); free(m->dec_mem); free(m->half);
+    free(m->kcache); free(m->vcache); free(m->dec_mem); free(m->half); free(m->dec_priv); free(m->q8); free(m->q8_scale);
     memset(m, 0, sizeof *m);
 }
 
@@ -190,6 +190,10 @@ static void forward_body(gpt_model *m, const int *inputs, int B, int T) {
     gpt_acts *a = &m->a;
     gpt_tensors *w = &m->w;
     op->encoder_forward(a->encoded, m->inp_copy, w->wte, w->wpe, B, T, C);
+    /* exact mode: row-independent kernels, so the decode step can match them (gpt_set_exact) */
+#define mm(out, inp, w_, b_, N_, C_, OC_) \
+    (m->exact ? op->matmul_forward_exact(out, inp, w_, b_, N_, C_, OC_, T, 0) : op->matmul_forward(out, inp, w_, b_, N_, C_, OC_))
+    void (*attn)(float *, float *, const float *, int, int, int, int) = m->exact ? op->attention_forward_exact : op->attention_forward;
     for (int l = 0; l < L; l++) {
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * N * C;
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N, *ln1_rstd = a->ln1_rstd + l * N;
@@ -200,17 +204,18 @@ static void forward_body(gpt_model *m, const int *inputs, int B, int T) {
         float *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C;
         float *fcproj = a->fcproj + l * N * C, *residual3 = a->residual3 + l * N * C;
         op->layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, w->ln1w + l * C, w->ln1b + l * C, (int)N, C);
-        op->matmul_forward(qkv, ln1, w->qkvw + (size_t)l * 3 * C * C, w->qkvb + l * 3 * C, (int)N, C, 3 * C);
-        op->attention_forward(atty, att, qkv, B, T, C, NH);
-        op->matmul_forward(attproj, atty, w->attprojw + (size_t)l * C * C, w->attprojb + l * C, (int)N, C, C);
+        mm(qkv, ln1, w->qkvw + (size_t)l * 3 * C * C, w->qkvb + l * 3 * C, (int)N, C, 3 * C);
+        attn(atty, att, qkv, B, T, C, NH);
+        mm(attproj, atty, w->attprojw + (size_t)l * C * C, w->attprojb + l * C, (int)N, C, C);
         op->residual_forward(residual2, residual, attproj, (int)(N * C));
         op->layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, w->ln2w + l * C, w->ln2b + l * C, (int)N, C);
-        op->matmul_forward(fch, ln2, w->fcw + (size_t)l * 4 * C * C, w->fcb + l * 4 * C, (int)N, C, 4 * C);
+        mm(fch, ln2, w->fcw + (size_t)l * 4 * C * C, w->fcb + l * 4 * C, (int)N, C, 4 * C);
         op->gelu_forward(fch_gelu, fch, (int)(N * 4 * C));
-        op->matmul_forward(fcproj, fch_gelu, w->fcprojw + (size_t)l * C * 4 * C, w->fcprojb + l * C, (int)N, 4 * C, C);
+        mm(fcproj, fch_gelu, w->fcprojw + (size_t)l * C * 4 * C, w->fcprojb + l * C, (int)N, 4 * C, C);
         op->residual_forward(residual3, residual2, fcproj, (int)(N * C));
     }
     op->layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * N * C, w->lnfw, w->lnfb, (int)N, C);
+#undef mm
 }
 
 void gpt_forward_hidden(gpt_model *m, const int *inputs, int B, int T) {
@@ -225,7 +230,8 @@ float gpt_forward(gpt_model *m, const int *inputs, const int *targets, const flo
     m->skip_lm_head = 0;
     int C = m->cfg.C, V = m->cfg.V, N = B * T;
     gpt_acts *a = &m->a;
-    m->ops->matmul_forward(a->logits, a->lnf, m->w.wte, NULL, N, C, V);
+    if (m->exact) m->ops->matmul_forward_exact(a->logits, a->lnf, m->w.wte, NULL, N, C, V, T, 0);
+    else m->ops->matmul_forward(a->logits, a->lnf, m->w.wte, NULL, N, C, V);
     m->has_targets = targets != NULL;
     if (!targets) {
         m->ops->logsoftmax_forward(a->lse, NULL, a->logits, NULL, N, V);
@@ -369,8 +375,8 @@ rl_status gpt_cache_plan(gpt_model *m, int B) {
     size_t L = m->cfg.L, C = m->cfg.C, T = m->cfg.maxT;
     m->kcache = alloc_floats(L * B * T * C);
     m->vcache = alloc_floats(L * B * T * C);
-    /* x, ln, qkv(3C), atty, tmp, fch(4C), fch_gelu(4C), mean, rstd */
-    m->dec_mem = alloc_floats((size_t)B * (C * 15 + 2));
+    /* x, ln, qkv(3C), atty, tmp, fch(4C), fch_gelu(4C), mean, rstd; then the exact step's attention rows (NH*maxT) */
+    m->dec_mem = alloc_floats((size_t)B * (C * 15 + 2) + (size_t)B * m->cfg.NH * T);
     if (!m->kcache || !m->vcache || !m->dec_mem) {
         free(m->kcache); free(m->vcache); free(m->dec_mem);
         m->kcache = m->vcache = m->dec_mem = NULL;
@@ -383,6 +389,7 @@ rl_status gpt_cache_plan(gpt_model *m, int B) {
 
 rl_status gpt_decode_half(gpt_model *m, int on) {
     if (!on) { free(m->half); m->half = NULL; return RL_OK; }
+    if (m->q8) gpt_decode_int8(m, 0);
     if (!m->half) m->half = malloc(m->num_params * sizeof(uint16_t));
     if (!m->half) return rl_fail(RL_ENOMEM, "cannot allocate the half-precision weights");
     ops_f32_to_f16_n(m->half, m->params, m->num_params);
@@ -395,10 +402,53 @@ static void dec_matmul(gpt_model *m, float *out, const float *inp, const float *
     else m->ops->matmul_forward(out, inp, w, bias, N, C, OC);
 }
 
+void gpt_set_exact(gpt_model *m, int on) { m->exact = on != 0; }
+
+/* gpt_cache_step in exact mode: the same ops, in the same order, as forward_body
+ * + gpt_forward's LM head do for the row at position pos (see ops.h, "exact"). */
+static void cache_step_exact(gpt_model *m, const int *tokens, int B, int pos, float *logits) {
+    int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V, maxT = m->cfg.maxT;
+    const ops_table *op = m->ops;
+    gpt_tensors *w = &m->w;
+    float *x = m->dec_mem, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C, *atty = qkv + (size_t)B * 3 * C;
+    float *tmp = atty + (size_t)B * C, *fch = tmp + (size_t)B * C, *fchg = fch + (size_t)B * 4 * C;
+    float *mean = fchg + (size_t)B * 4 * C, *rstd = mean + B;
+    float *att = m->dec_mem + (size_t)m->cache_B * (C * 15 + 2); /* (B, NH, pos+1) */
+    for (int b = 0; b < B; b++) {
+        CHECK(tokens[b] >= 0 && tokens[b] < V, "token id %d outside [0,%d)", tokens[b], V);
+        for (int c = 0; c < C; c++) x[(size_t)b * C + c] = w->wte[(size_t)tokens[b] * C + c] + w->wpe[(size_t)pos * C + c];
+    }
+    for (int l = 0; l < L; l++) {
+        op->layernorm_forward(ln, mean, rstd, x, w->ln1w + l * C, w->ln1b + l * C, B, C);
+        op->matmul_forward_exact(qkv, ln, w->qkvw + (size_t)l * 3 * C * C, w->qkvb + l * 3 * C, B, C, 3 * C, 0, pos);
+        float *kc = m->kcache + (size_t)l * m->cache_B * maxT * C, *vc = m->vcache + (size_t)l * m->cache_B * maxT * C;
+        for (int b = 0; b < B; b++) {
+            memcpy(kc + ((size_t)b * maxT + pos) * C, qkv + (size_t)b * 3 * C + C, C * sizeof(float));
+            memcpy(vc + ((size_t)b * maxT + pos) * C, qkv + (size_t)b * 3 * C + 2 * C, C * sizeof(float));
+        }
+        op->attention_step(atty, att, qkv, kc, vc, B, pos, maxT, C, NH);
+        op->matmul_forward_exact(tmp, atty, w->attprojw + (size_t)l * C * C, w->attprojb + l * C, B, C, C, 0, pos);
+        op->residual_forward(x, x, tmp, B * C);
+        op->layernorm_forward(ln, mean, rstd, x, w->ln2w + l * C, w->ln2b + l * C, B, C);
+        op->matmul_forward_exact(fch, ln, w->fcw + (size_t)l * 4 * C * C, w->fcb + l * 4 * C, B, C, 4 * C, 0, pos);
+        op->gelu_forward(fchg, fch, B * 4 * C);
+        op->matmul_forward_exact(tmp, fchg, w->fcprojw + (size_t)l * C * 4 * C, w->fcprojb + l * C, B, 4 * C, C, 0, pos);
+        op->residual_forward(x, x, tmp, B * C);
+    }
+    op->layernorm_forward(ln, mean, rstd, x, w->lnfw, w->lnfb, B, C);
+    op->matmul_forward_exact(logits, ln, w->wte, NULL, B, C, V, 0, pos);
+}
+
 void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logits) {
     CHECK(m->kcache && B <= m->cache_B, "gpt_cache_step: plan the cache for %d sequences first", B);
+    if (m->exact && !m->half && !m->q8) {
+        CHECK(pos >= 0 && pos < m->cfg.maxT, "position %d outside the context [0,%d)", pos, m->cfg.maxT);
+        cache_step_exact(m, tokens, B, pos, logits);
+        return;
+    }
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, V = m->cfg.V, maxT = m->cfg.maxT, hs = C / NH;
     CHECK(pos >= 0 && pos < maxT, "position %d outside the context [0,%d)", pos, maxT);
+    if (m->half || m->q8) { gpt_cache_step_lowp(m, tokens, B, pos, logits); return; }
     const ops_table *op = m->ops;
     gpt_tensors *w = &m->w;
     float *x = m->dec_mem, *ln = x + (size_t)B * C, *qkv = ln + (size_t)B * C, *atty = qkv + (size_t)B * 3 * C;

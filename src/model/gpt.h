@@ -134,6 +134,11 @@ typedef struct {
     int cache_B;
     float *dec_mem;   /* decoding scratch, owned */
     uint16_t *half;   /* (num_params) binary16 snapshot of params for decoding, owned; NULL = decode in fp32 */
+    int8_t *q8;       /* (num_params) int8 snapshot for decoding (gpt_decode_int8), owned; NULL = off */
+    float *q8_scale;  /* (num_params / OPS_Q8_BLOCK) its block scales, owned */
+    float *dec_priv;  /* per-thread scratch of the fused low-precision step (gpt_decode.c), owned */
+    size_t dec_priv_n;
+    int exact;        /* gpt_set_exact: row-independent kernels in the forward and the fp32 decode step */
     /* state of the last forward */
     int B, T;
     const int *inputs;   /* (B, T) caller's, must stay valid until backward */
@@ -200,6 +205,26 @@ rl_status gpt_cache_plan(gpt_model *m, int B);
  * follow later weight updates: call again after training steps. on = 0 frees it
  * (back to exact fp32 decoding). RL_ENOMEM. */
 rl_status gpt_decode_half(gpt_model *m, int on);
+/* int8 decoding (gpt_decode.c): on = 1 takes a snapshot of the weights quantised
+ * to int8 in blocks of 32 along C with one float scale each (ops_quantize_q8):
+ * a quarter of the fp32 memory traffic per token; the inputs of every matmul are
+ * quantised the same way (integer dot products). Log-probs differ from fp32's by
+ * up to ~3e-2 (half precision: ~1e-3): for sampling and serving, never for
+ * log-probs that training uses. Replaces a half snapshot (and gpt_decode_half
+ * replaces this one). Needs C % 32 == 0 (RL_EUNSUPPORTED); RL_ENOMEM. on = 0 frees it. */
+rl_status gpt_decode_int8(gpt_model *m, int on);
+
+/* Exact mode (on = 1): the training forward (gpt_forward, gpt_forward_hidden)
+ * and the fp32 decode step (gpt_cache_step without a half snapshot) use the
+ * row-independent ops (ops.h: matmul_forward_exact, attention_forward_exact,
+ * attention_step), so the sampler's log-probs equal gpt_forward's log-probs of
+ * the same tokens bitwise, for any batch size, prompt lengths and thread
+ * count. Costs: the forward's attention is a plain-C kernel instead of sgemm
+ * (a few % of a training step); each decode row is computed inside a full
+ * sgemm tile (2 rows per sequence on OpenBLAS's Zen/Haswell kernel) instead
+ * of by sgemv: about 2x the generation time at PPO's batch sizes.
+ * PPO turns it on for the policy; `rlhf sample` leaves it off. */
+void gpt_set_exact(gpt_model *m, int on);
 
 /* Feeds one token per sequence at position `pos` (the same for all rows; prompts
  * are fed one position at a time, rows of different prompt lengths simply start
@@ -207,5 +232,15 @@ rl_status gpt_decode_half(gpt_model *m, int on);
  * (caller's buffer). Positions [0, pos) of rows 0..B-1 must have been fed before.
  * Uses the same ops (matmul, layernorm, gelu) as the training forward. */
 void gpt_cache_step(gpt_model *m, const int *tokens, int B, int pos, float *logits);
+/* gpt_cache_step with the half-precision or int8 snapshot (gpt_decode.c;
+ * gpt_cache_step calls it when m->half or m->q8 is set): all layers in ONE parallel region per step, each
+ * matmul's output channels split across the threads (ops matvec_h / matvec_q8, with
+ * the residual add and GELU fused into it), attention over the cache split by
+ * (row, head) (ops attention_decode), LayerNorm recomputed by every thread
+ * instead of shared, and a spin-then-sleep barrier between the phases instead
+ * of a thread wake-up per op. Same math as the fp32 step on the rounded
+ * weights; results do not depend on the thread count. Allocates its per-thread
+ * scratch on first use for a (threads, B) (CHECK on out of memory). */
+void gpt_cache_step_lowp(gpt_model *m, const int *tokens, int B, int pos, float *logits);
 
 #endif

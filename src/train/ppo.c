@@ -84,6 +84,8 @@ rl_status ppo_init(ppo_trainer *t, const ppo_config *c, gpt_model *policy, optim
     for (int i = 0; i < 3; i++)
         if (ms[i] && (ms[i]->max_B < c->minibatch || ms[i]->max_T < Tp))
             return rl_fail(RL_EINVAL, "ppo: model %d planned for (%d, %d), needs (%d, %d)", i, ms[i]->max_B, ms[i]->max_T, c->minibatch, Tp);
+    /* the sampler's log-probs then equal the training forward's bitwise (stats.logp_diff 0) */
+    gpt_set_exact(policy, 1);
     t->c = *c;
     t->policy = policy; t->ref = ref; t->value = value; t->opt = opt; t->vopt = vopt; t->reward = reward;
     t->prompts = prompts; t->plen = plen; t->n_prompts = n_prompts;

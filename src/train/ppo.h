@@ -9,8 +9,9 @@
  *                minibatch layout as the first training pass) gives the old
  *                log-probs, so the ratio of the first minibatch is exactly 1; the
  *                frozen reference gives ref log-probs, the value head the values.
- *                The sampler's own log-probs agree with them to float rounding
- *                (stats.logp_diff: max |sampler - forward|);
+ *                The policy runs in exact mode (gpt_set_exact), so the sampler's
+ *                own log-probs equal them bitwise (stats.logp_diff: max
+ *                |sampler - forward|, 0);
  *   4. advantages
  *        ppo:  r_t = -β kl_t, + clip(score) at the last token (alg §1.2); GAE(γ, λ);
  *              whitened advantages (alg §1.3)

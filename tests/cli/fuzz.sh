@@ -22,7 +22,7 @@ expect_true "build fuzz_seal" "$CC_FUZZ" $CF -o "$F/fuzz_seal" "$ROOT/tests/fuzz
 FB="-fopenmp"; [ -n "$(printf '#include <cblas.h>\n' | "$CC_FUZZ" -E - 2>/dev/null)" ] && FB="-DRL_HAVE_OPENBLAS -fopenmp"
 expect_true "build fuzz_checkpoint" "$CC_FUZZ" $CF $FB -w -o "$F/fuzz_checkpoint" "$ROOT/tests/fuzz/fuzz_checkpoint.c" \
   "$ROOT/src/model/checkpoint.c" "$ROOT/src/model/ckpt_secure.c" "$ROOT/src/model/interop.c" "$ROOT/src/model/safetensors.c" \
-  "$ROOT/src/model/gpt.c" "$ROOT/src/kernels/cpu_ref.c" "$ROOT/src/kernels/cpu_fast.c" "$ROOT/src/optim/adamw.c" \
+  "$ROOT/src/model/gpt.c" "$ROOT/src/model/gpt_decode.c" "$ROOT/src/kernels/cpu_ref.c" "$ROOT/src/kernels/cpu_fast.c" "$ROOT/src/optim/adamw.c" \
   "$ROOT/src/base/rng.c" "$ROOT/src/base/log.c" "$ROOT/src/base/seal.c" "$ROOT/src/base/binfile.c" "$ROOT/src/base/check.c" \
   -ljansson -lsodium -lz -lpthread -lm $( [ "$FB" != -fopenmp ] && echo -lopenblas)
 

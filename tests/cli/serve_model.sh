@@ -100,8 +100,10 @@ expect_true "clean shutdown" [ "$SRC" -eq 0 ]
 # ---- Stop mid-answer: a bigger model with a 1024-token context (one cheap
 # training step) answers 1000 greedy tokens in seconds (its greedy answer never
 # hits <|end|>), far longer than the stop takes; the sampler is cancelled and
-# the partial answer stored with stopped=1 (only a stop sets it).
-"$RLHF" pretrain --data "$TMP/data" --out "$TMP/big.ckpt" --layers 8 --heads 4 --channels 256 --context 1024 --seq 8 \
+# the partial answer stored with stopped=1 (only a stop sets it). 16 layers:
+# the server decodes with half-precision weights, twice as fast as fp32, and 8
+# layers sometimes finished the 1000 tokens before the stop on a busy machine.
+"$RLHF" pretrain --data "$TMP/data" --out "$TMP/big.ckpt" --layers 16 --heads 4 --channels 256 --context 1024 --seq 8 \
   --batch 1 --steps 1 --threads 1 --quiet || { echo "setup failed"; exit 1; }
 start_server "$DB" --model "$TMP/big.ckpt" $T
 login "$TOK"

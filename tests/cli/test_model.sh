@@ -59,6 +59,24 @@ expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --
 cp "$TMP/out" "$TMP/g1"
 expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 20 --temperature 0 --quiet --seed 9
 expect_true "greedy is deterministic" cmp -s "$TMP/out" "$TMP/g1"
+# --precision (default half): every precision decodes; half and int8 give the
+# same tokens on 1 and 2 threads (the fused step does not depend on the split)
+expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 5 --precision fp32
+expect_out "fp32 weights"
+for p in half int8; do
+  expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 20 --temperature 0 --json --precision $p --threads 1
+  expect_out "$p weights"
+  grep '"tokens"' "$TMP/out" > "$TMP/p1"
+  expect_true "$p: one JSON sample" test "$(wc -l < "$TMP/p1")" -eq 1
+  expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 20 --temperature 0 --json --precision $p --threads 2 --quiet
+  expect_true "$p: same greedy tokens on 1 and 2 threads" cmp -s "$TMP/out" "$TMP/p1"
+done
+expect_exit 0 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --max-tokens 3 --half
+expect_out "half weights"
+expect_exit 2 "$RLHF" sample --model "$TMP/a.ckpt" --tokenizer "$TMP/tok.bin" --precision int4
+"$RLHF" pretrain --data "$TMP/data" --out "$TMP/c48.ckpt" --steps 1 --layers 1 --heads 2 --channels 48 --seq 8 --batch 1 --threads 1 --quiet
+expect_exit 1 "$RLHF" sample --model "$TMP/c48.ckpt" --tokenizer "$TMP/tok.bin" --prompt "ROMEO:" --precision int8
+expect_out "multiple of 32"
 expect_exit 0 "$RLHF" sample --model "$TMP/int.ckpt" --tokenizer "$TMP/tok.bin" --prompt "KING" --max-tokens 8 --n 3 --json --quiet
 expect_true "3 JSON samples" test "$(grep -c '"logprobs":\[-' "$TMP/out")" -eq 3
 printf 'KING:\n\nROMEO:\nFirst Citizen:\n' > "$TMP/prompts.txt"

@@ -328,4 +328,125 @@ TEST(matmul_half_weights) {
     free(x); free(w); free(b); free(wh); free(o1); free(o2); free(o3);
 }
 
+/* The decoding kernels of the fused half-precision step: fast == ref on blocks
+ * of output channels that do and do not fall on the 4-row blocks, C that is and
+ * is not a multiple of 16, all three epilogues; outputs outside [lo, hi) are
+ * untouched. */
+TEST(matvec_half_blocks) {
+    rl_rng_seed(&rng, 11);
+    int Cs[2] = {48, 45};
+    for (int ci = 0; ci < 2; ci++) {
+        int N = 3, C = Cs[ci], OC = 37;
+        float *x = randn((size_t)N * C, 1), *w = randn((size_t)OC * C, 0.3f), *b = randn(OC, 1);
+        uint16_t *wh = malloc(sizeof(uint16_t) * OC * C);
+        ops_f32_to_f16_n(wh, w, (size_t)OC * C);
+        float *full = zeros((size_t)N * OC);
+        ops_get("ref")->matmul_forward_h(full, x, wh, b, N, C, OC);
+        int ranges[4][2] = {{0, 37}, {4, 20}, {3, 9}, {33, 37}};
+        for (int mode = 0; mode < 3; mode++)
+            for (int r = 0; r < 4; r++) {
+                int lo = ranges[r][0], hi = ranges[r][1];
+                float *base = randn((size_t)N * OC, 1), *o1 = zeros((size_t)N * OC), *o2 = zeros((size_t)N * OC);
+                memcpy(o1, base, sizeof(float) * N * OC);
+                memcpy(o2, base, sizeof(float) * N * OC);
+                ops_get("ref")->matvec_h(o1, x, wh, mode == 1 ? NULL : b, N, C, OC, lo, hi, mode);
+                ops_get("fast")->matvec_h(o2, x, wh, mode == 1 ? NULL : b, N, C, OC, lo, hi, mode);
+                EXPECT_MSG(maxdiff(o2, o1, (size_t)N * OC) < 1e-5, "C=%d mode %d [%d,%d): %g", C, mode, lo, hi, maxdiff(o2, o1, (size_t)N * OC));
+                int outside = 0, wrong = 0;
+                for (int n = 0; n < N; n++)
+                    for (int o = 0; o < OC; o++) {
+                        size_t i = (size_t)n * OC + o;
+                        if (o < lo || o >= hi) { outside += o1[i] != base[i] || o2[i] != base[i]; continue; }
+                        /* the epilogue itself, against the plain matmul */
+                        double y = mode == 1 ? full[i] - b[o] : full[i];
+                        double want = mode == 0 ? y : mode == 1 ? base[i] + y
+                                                    : 0.5 * y * (1 + tanh(0.7978845608028654 * (y + 0.044715 * y * y * y)));
+                        wrong += fabs(o1[i] - want) > 1e-4 * (1 + fabs(want));
+                    }
+                EXPECT_MSG(outside == 0 && wrong == 0, "C=%d mode %d [%d,%d): %d touched outside, %d wrong", C, mode, lo, hi, outside, wrong);
+                free(base); free(o1); free(o2);
+            }
+        free(x); free(w); free(b); free(wh); free(full);
+    }
+}
+
+/* Attention of one query over n cached rows: fast (online softmax) == ref
+ * (two passes in double) == a direct softmax computed here. */
+TEST(attention_decode_matches_softmax) {
+    rl_rng_seed(&rng, 12);
+    int hss[2] = {16, 20};
+    for (int hi_ = 0; hi_ < 2; hi_++)
+        for (int n = 1; n <= 37; n += 9) {
+            int hs = hss[hi_], ld = 3 * hs + 5;
+            float *q = randn(hs, 1), *k = randn((size_t)n * ld, 1.5f), *v = randn((size_t)n * ld, 1);
+            float o1[32], o2[32];
+            double want[32] = {0}, p[40], mx = -1e300, sum = 0, scale = 1.0 / sqrt(hs);
+            for (int t = 0; t < n; t++) {
+                double d = 0;
+                for (int i = 0; i < hs; i++) d += (double)q[i] * k[(size_t)t * ld + i];
+                p[t] = d * scale;
+                if (p[t] > mx) mx = p[t];
+            }
+            for (int t = 0; t < n; t++) { p[t] = exp(p[t] - mx); sum += p[t]; }
+            for (int t = 0; t < n; t++)
+                for (int i = 0; i < hs; i++) want[i] += p[t] / sum * v[(size_t)t * ld + i];
+            ops_get("ref")->attention_decode(o1, q, k, v, n, ld, hs, (float)scale);
+            ops_get("fast")->attention_decode(o2, q, k, v, n, ld, hs, (float)scale);
+            double e1 = 0, e2 = 0;
+            for (int i = 0; i < hs; i++) { e1 = fmax(e1, fabs(o1[i] - want[i])); e2 = fmax(e2, fabs(o2[i] - want[i])); }
+            EXPECT_MSG(e1 < 1e-5 && e2 < 1e-5, "hs=%d n=%d: ref err %g, fast err %g", hs, n, e1, e2);
+            free(q); free(k); free(v);
+        }
+}
+
+/* int8 blocks: quantisation error within half a step of each block's scale;
+ * matvec_q8 (int8 weights x int8 inputs) fast == ref (4-row blocks and the row
+ * tail, all epilogues) and equal to a float matmul of the dequantised inputs
+ * and weights: the integer dot products lose nothing beyond the quantisation. */
+TEST(matvec_int8_blocks) {
+    rl_rng_seed(&rng, 13);
+    int N = 2, C = 64, OC = 23, nb = C / OPS_Q8_BLOCK;
+    float *x = randn((size_t)N * C, 1), *w = randn((size_t)OC * C, 0.3f), *b = randn(OC, 1);
+    w[5] = 3.0f; /* an outlier only coarsens its own block */
+    x[40] = -4.0f;
+    int8_t *q = malloc((size_t)OC * C), *xq = malloc((size_t)N * C);
+    float *s = malloc(sizeof(float) * OC * nb), *deq = malloc(sizeof(float) * OC * C);
+    float *xs = malloc(sizeof(float) * N * nb), *xdeq = malloc(sizeof(float) * N * C);
+    ops_quantize_q8(q, s, w, (size_t)OC * C);
+    ops_quantize_q8(xq, xs, x, (size_t)N * C);
+    int bad = 0;
+    for (int i = 0; i < OC * C; i++) {
+        deq[i] = q[i] * s[i / OPS_Q8_BLOCK];
+        bad += fabsf(deq[i] - w[i]) > 0.5f * s[i / OPS_Q8_BLOCK] * 1.0001f || q[i] < -127;
+    }
+    for (int i = 0; i < N * C; i++) {
+        xdeq[i] = xq[i] * xs[i / OPS_Q8_BLOCK];
+        bad += fabsf(xdeq[i] - x[i]) > 0.5f * xs[i / OPS_Q8_BLOCK] * 1.0001f;
+    }
+    EXPECT_MSG(bad == 0, "%d values off by more than half a quantisation step", bad);
+    EXPECT(s[0] > 3.0f / 127 * 0.999f && s[1] < 2.0f / 127 && xq[40] == -127);
+    float *full = zeros((size_t)N * OC);
+    ops_get("ref")->matmul_forward(full, xdeq, deq, b, N, C, OC);
+    for (int mode = 0; mode < 3; mode++) {
+        float *o1 = randn((size_t)N * OC, 1), *o2 = zeros((size_t)N * OC);
+        memcpy(o2, o1, sizeof(float) * N * OC);
+        float *base = zeros((size_t)N * OC);
+        memcpy(base, o1, sizeof(float) * N * OC);
+        ops_get("ref")->matvec_q8(o1, xq, xs, q, s, b, N, C, OC, 2, 23, mode);
+        ops_get("fast")->matvec_q8(o2, xq, xs, q, s, b, N, C, OC, 2, 23, mode);
+        EXPECT_MSG(maxdiff(o2, o1, (size_t)N * OC) < 1e-5, "mode %d: fast vs ref %g", mode, maxdiff(o2, o1, (size_t)N * OC));
+        int wrong = 0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                size_t i = (size_t)n * OC + o;
+                double y = full[i], want = o < 2 ? base[i] : mode == 0 ? y : mode == 1 ? base[i] + y
+                                                  : 0.5 * y * (1 + tanh(0.7978845608028654 * (y + 0.044715 * y * y * y)));
+                wrong += fabs(o1[i] - want) > 1e-4 * (1 + fabs(want));
+            }
+        EXPECT_MSG(wrong == 0, "mode %d: %d outputs differ from the dequantised matmul", mode, wrong);
+        free(o1); free(o2); free(base);
+    }
+    free(x); free(w); free(b); free(q); free(s); free(deq); free(full); free(xq); free(xs); free(xdeq);
+}
+
 TEST_MAIN()

@@ -138,7 +138,8 @@ static void logprob_check(const char *kernels) {
     REQUIRE(ppo_step(&g.tr, &st, NULL, &ab) == RL_OK && !ab);
     REQUIRE(ppo_step(&g.tr, &st, NULL, &ab) == RL_OK && !ab);
     EXPECT_MSG(st.first_ratio_dev == 0.0, "first-minibatch ratio deviates from 1 by %g", st.first_ratio_dev);
-    EXPECT_MSG(st.logp_diff <= 1e-6, "sampler vs forward log-prob max diff %g", st.logp_diff);
+    /* exact mode (gpt_set_exact): bitwise equal, not merely close */
+    EXPECT_MSG(st.logp_diff == 0.0, "sampler vs forward log-prob max diff %g", st.logp_diff);
     printf("  %s kernels: sampler vs training-forward log-prob max |diff| = %.3g\n", kernels, st.logp_diff);
     ppo_trainer *t = &g.tr;
     const sampler_result *res = &t->sw.res;
