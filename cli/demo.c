@@ -38,7 +38,7 @@ static int have_command(const char *words) {
     return 0;
 }
 
-#define MAX_STAGES 32
+#define MAX_STAGES 64 /* a full run has 33 */
 static demo_stage stages[MAX_STAGES];
 static int nstages;
 static const char *outdir;
