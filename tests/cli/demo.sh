@@ -76,6 +76,7 @@ expect_true "summary.json: gate failed" grep -q '"name":"sft_gate","pass":false'
 npass=$(grep -o '"pass":true' "$S" | wc -l)
 expect_true "report counts $npass passed" grep -q "Acceptance checks: $npass of 5 passed" "$R"
 expect_true "stage CPU seconds in summary.json" grep -q '"name":"sft","seconds":[0-9.]*,"cpu_seconds":[0-9.]*' "$S"
+expect_true "every stage in summary.json, the last ones too" grep -q '"name":"kto",.*"name":"eval kto"' "$S"
 expect_exit 1 "$RLHF" demo $TINY --strict --out "$TMP/demo_strict"
 expect_out "acceptance check\(s\) failed \(--strict\)"
 # The tiny models answer everything wrong, so also check the evaluator grades a
