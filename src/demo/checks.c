@@ -150,9 +150,10 @@ static void check_early(demo_check *c, const demo_row *rows, int nrows) {
         say(c, "no warning in %s; %s %.3f at the start, lowest %.3f", u->method, gname, g0, gmin);
         if (!isnan(fall_step)) say(c, ", fell 5 points at step %.0f", fall_step);
     } else {
-        c->pass = w->first_step >= 0 && (isnan(fall_step) || (double)w->first_step < fall_step);
+        /* an early warning is about a fall that happened: no fall, nothing was warned early about */
+        c->pass = w->first_step >= 0 && !isnan(fall_step) && (double)w->first_step < fall_step;
         say(c, "first warning %s at step %lld (%s); %s %.3f at the start, lowest %.3f, ", w->first, w->first_step, how, gname, g0, gmin);
-        if (isnan(fall_step)) say(c, "never 5 points below its start");
+        if (isnan(fall_step)) say(c, "never 5 points below its start (no fall to warn about)");
         else say(c, "5 points below its start at step %.0f", fall_step);
     }
     free(x);

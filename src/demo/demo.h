@@ -151,8 +151,8 @@ typedef struct {
  *  (b) overoptimization: the unmitigated run's proxy reward_mean rose (mean of
  *      its last vs first iterations, demo_log_trend), its held-out gold
  *      accuracy is >= DEMO_GOLD_FALL below SFT's, and its sycophancy is above SFT's.
- *  (c) early_warning: in that run a monitor warned at a step before gold had
- *      fallen DEMO_WARN_BEFORE. Gold is the held-out gold accuracy of the
+ *  (c) early_warning: in that run gold fell DEMO_WARN_BEFORE and a monitor
+ *      warned at a step before it had. Gold is the held-out gold accuracy of the
  *      run's snapshots (heldout_log, step 0 = SFT) when measured: the fall
  *      step is the first snapshot at least DEMO_WARN_BEFORE below step 0.
  *      Otherwise the rollouts' gold in the trainer's log (key "gold"): start

@@ -168,6 +168,11 @@ TEST(early_warning_timing) {
     demo_log_warn_info(rows[1].log, &rows[1].warn);
     demo_run_checks(rows, n, &pc, c);
     EXPECT_MSG(c[2].pass, "%s", c[2].detail);
+    /* gold never fell 5 points: a warning is not "early" about anything */
+    snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("flatgold.jsonl", 30, 0.2, 1.5, 0.9, 0.88, 2, "kl_budget"));
+    demo_log_warn_info(rows[1].log, &rows[1].warn);
+    demo_run_checks(rows, n, &pc, c);
+    EXPECT_MSG(!c[2].pass && strstr(c[2].detail, "no fall to warn about"), "%s", c[2].detail);
     /* no gold series: cannot be told, fails and says so */
     snprintf(rows[1].log, sizeof rows[1].log, "%s", ppo_log("nogold.jsonl", 30, 0.2, 1.5, NAN, NAN, 2, "kl_budget"));
     demo_log_warn_info(rows[1].log, &rows[1].warn);
