@@ -49,7 +49,11 @@ for a in $(grep -o '"answers":"[^"]*"' "$S" | sed 's/.*:"//; s/"$//'); do
   expect_true "sim eval of $a matches summary.json" grep -qF "\"eval\":$ev" "$S"
   expect_true "$a has one answer per held-out prompt" test "$(wc -l < "$D/$a")" -eq "$(wc -l < "$D/world/heldout.jsonl")"
 done
-expect_true "every method evaluated (sft, 4 ppo, dpo, kto: $n)" test "$n" -eq 7
+# sft, 4 ppo, dpo, kto at least (+ early-stopped and audited-RM PPO where
+# this build has ppo --early-stop and sim feedback --audit-rate); every row
+# of the table that is not "skipped" has its answers file.
+nrun=$(sed -n '/^method /,/^$/p' "$TMP/demo_out" | grep -Ecv '^method |skipped:|^$')
+expect_true "every method evaluated ($n answer files, $nrun table rows)" test "$n" -ge 7 -a "$n" -eq "$nrun"
 acc=$("$RLHF" sim eval --world "$D/world" --responses "$D/answers_sft.jsonl" 2>/dev/null | sed 's/.*"heldout_accuracy":\([^,]*\),.*/\1/')
 pct=$(awk -v a="$acc" 'BEGIN { printf "%.1f%%", 100 * a }')
 expect_true "table sft accuracy $pct" grep -Eq "^sft +$pct " "$TMP/demo_out"
@@ -62,6 +66,19 @@ expect_true "sft vs itself: win rate 1/2" grep -q '"method":"sft".*"win_rate":{"
 w=$(grep -o '"method":"ppo (single RM)".*' "$S" | grep -o '"win_rate":{"terse":[0-9.]*' | head -n 1 | sed 's/.*://')
 pw=$(awk -v a="$w" 'BEGIN { printf "%.1f%%", 100 * a }')
 expect_true "table ppo win rate (terse) $pw" grep -Eq "^ppo \(single RM\) .* $pw " "$TMP/demo_out"
+# The acceptance checks: printed, in summary.json (five, a..e) and in the
+# report, agreeing. A tiny model cannot pass the SFT gate, so (a) fails and
+# --strict turns that into exit 1 (the check logic itself: tests/unit/test_demo_checks.c).
+expect_true "checks printed" grep -q "^acceptance checks (issue 8)" "$TMP/demo_out"
+expect_true "gate check fails on a tiny model" grep -Eq "^FAIL \(a\) sft_gate" "$TMP/demo_out"
+expect_true "five checks in summary.json" test "$(grep -o '"id":"[a-e]","name"' "$S" | wc -l)" -eq 5
+expect_true "summary.json: gate failed" grep -q '"name":"sft_gate","pass":false' "$S"
+npass=$(grep -o '"pass":true' "$S" | wc -l)
+expect_true "report counts $npass passed" grep -q "Acceptance checks: $npass of 5 passed" "$R"
+expect_true "stage CPU seconds in summary.json" grep -q '"name":"sft","seconds":[0-9.]*,"cpu_seconds":[0-9.]*' "$S"
+expect_true "every stage in summary.json, the last ones too" grep -q '"name":"kto",.*"name":"eval kto"' "$S"
+expect_exit 1 "$RLHF" demo $TINY --strict --out "$TMP/demo_strict"
+expect_out "acceptance check\(s\) failed \(--strict\)"
 # The tiny models answer everything wrong, so also check the evaluator grades a
 # crafted file with known answers (the byte comparison above also covers
 # lengths, parse rates and suggestion counts, which are not zero).
