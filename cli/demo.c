@@ -2,8 +2,7 @@
  *
  * Each stage is an ordinary rlhf command run as a child process of this same
  * binary (its stderr goes to OUT/logs/<stage>.log), so the demo exercises
- * exactly what a user would type. A stage whose command is not in this build
- * is skipped with a line naming the issue that brings it. Between stages the
+ * exactly what a user would type. Between stages the
  * demo answers prompts in-process (src/demo) and grades them with the gold
  * evaluator (src/sim). */
 #include <errno.h>
@@ -26,18 +25,6 @@
 #include "../src/model/checkpoint.h"
 #include "../src/sim/sim.h"
 
-static const char *const COMMANDS[] = {
-#define X(words, fn, summary) words,
-#include "commands.def"
-#undef X
-};
-
-static int have_command(const char *words) {
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(COMMANDS[i], words)) return 1;
-    return 0;
-}
-
 #define MAX_STAGES 64 /* a full run has 33 */
 static demo_stage stages[MAX_STAGES];
 static int nstages;
@@ -49,14 +36,6 @@ static demo_stage *stage_begin(const char *name) {
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     return s;
-}
-
-static void stage_skip(const char *name, const char *why) {
-    demo_stage *s = stage_begin(name);
-    s->rc = -1;
-    snprintf(s->note, sizeof s->note, "%s", why);
-    printf("  %-22s skipped: %s\n", name, why);
-    fflush(stdout);
 }
 
 static double tv_s(struct timeval t) { return (double)t.tv_sec + 1e-6 * (double)t.tv_usec; }
@@ -121,42 +100,6 @@ static int run_stage(const char *name, ...) {
 /* Whether `rlhf WORDS --help` lists --FLAG: the demo uses the flags other
  * branches bring (ppo --gold/--early-stop/--snapshots, sim feedback
  * --audit-rate) only when this build has them. */
-static int command_has_flag(const char *words, const char *flag) {
-    if (!have_command(words)) return 0;
-    char w[128], *argv[8];
-    int n = 0;
-    snprintf(w, sizeof w, "%s", words);
-    argv[n++] = self_exe;
-    for (char *save = NULL, *t = strtok_r(w, " ", &save); t && n < 6; t = strtok_r(NULL, " ", &save)) argv[n++] = t;
-    argv[n++] = (char *)"--help";
-    argv[n] = NULL;
-    int fd[2];
-    if (pipe(fd)) return 0;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) { close(fd[0]); close(fd[1]); return 0; }
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        dup2(fd[1], 2);
-        close(fd[0]);
-        close(fd[1]);
-        execv(self_exe, argv);
-        _exit(127);
-    }
-    close(fd[1]);
-    static char buf[1 << 16];
-    size_t len = 0;
-    ssize_t r;
-    while ((r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0 || (r < 0 && errno == EINTR)) if (r > 0) len += (size_t)r;
-    close(fd[0]);
-    buf[len] = 0;
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    char pat[64];
-    snprintf(pat, sizeof pat, "--%s ", flag);
-    return strstr(buf, pat) != NULL;
-}
-
 /* CPU seconds of this process and of every child it waited for. */
 static double total_cpu(void) {
     struct rusage ru;
@@ -308,21 +251,16 @@ int cmd_demo(int argc, char **argv) {
     demo_row rows[16];
     int nrows = 0;
     memset(rows, 0, sizeof rows);
-    const char *policy = pre;
-    if (have_command("sft")) {
-        if (run_stage("sft", "sft", "--model", pre, "--tokenizer", tokp, "--data", sftdata, "--out", sft, "--steps",
-                      fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "64", "--seq", "72", "--lr", fmt("%g", sft_lr), "--warmup", "50", "--log",
-                      path_in("logs/sft.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
-        policy = sft;
-    } else {
-        stage_skip("sft", "'rlhf sft' is not in this build (issue 4, branch trainers); the pretrained model stands in");
-    }
+    if (run_stage("sft", "sft", "--model", pre, "--tokenizer", tokp, "--data", sftdata, "--out", sft, "--steps",
+                  fmt("%d", sft_steps > 0 ? sft_steps : 1), "--batch", "64", "--seq", "72", "--lr", fmt("%g", sft_lr), "--warmup", "50", "--log",
+                  path_in("logs/sft.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL)) return 1;
+    const char *policy = sft;
     ops_set_threads(threads);
     demo_row *base = &rows[nrows++];
     snprintf(base->method, sizeof base->method, "sft");
     snprintf(base->tag, sizeof base->tag, "sft");
     base->role = DEMO_ROLE_SFT;
-    snprintf(base->log, sizeof base->log, "%s", have_command("sft") ? path_in("logs/sft.jsonl") : path_in("logs/pretrain.jsonl"));
+    snprintf(base->log, sizeof base->log, "%s", path_in("logs/sft.jsonl"));
     if (evaluate(policy, tokp, world, "sft", n_heldout, max_new, &w, &pc, &base->eval, &base->vs_sft)) return 1;
     base->ran = 1;
     base->kl = 0;
@@ -343,37 +281,32 @@ int cmd_demo(int argc, char **argv) {
     /* spot-check auditing (mitigation): the same evaluators, but a share of
      * the judgements made by fully informed auditors and weighted up */
     char *fba = path_in("feedback_audit.jsonl");
-    int have_audit = audit_rate > 0 && command_has_flag("sim feedback", "audit-rate"), ok_fba = 0;
-    if (have_audit)
+    int ok_fba = 0;
+    if (audit_rate > 0)
         ok_fba = !run_stage("feedback audited", "sim", "feedback", "--world", world, "--samples", samples, "--out", fba, "--judgements",
                             fmt("%d", n_judge), "--seed", sd, "--audit-rate", fmt("%g", audit_rate), "--audit-weight",
                             fmt("%g", audit_weight), NULL);
 
     /* 4. reward models */
-    int have_rm = have_command("rm");
     char *rm1 = path_in("rm.ckpt"), *rm2 = path_in("rm_b.ckpt"), *rmt = path_in("rm_terse.ckpt"), *rmw = path_in("rm_working.ckpt");
     char *rma = path_in("rm_audit.ckpt");
-    int ok_rm1 = 0, ok_rm2 = 0, ok_rmg = 0, ok_rma = 0;
-    if (have_rm) {
-        const char *st = fmt("%d", rm_steps > 0 ? rm_steps : 1);
-        ok_rm1 = !run_stage("rm", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm1, "--steps", st, "--lr", "1e-3",
+    int ok_rma = 0;
+    const char *rm_st = fmt("%d", rm_steps > 0 ? rm_steps : 1);
+    int ok_rm1 = !run_stage("rm", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm1, "--steps", rm_st, "--lr", "1e-3",
                             "--seq", "96", "--log", path_in("logs/rm.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL);
-        ok_rm2 = !run_stage("rm ensemble #2", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm2, "--steps", st,
+    int ok_rm2 = !run_stage("rm ensemble #2", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", rm2, "--steps", rm_st,
                             "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_b.jsonl"), "--threads", th, "--seed",
                             fmt("%lld", seed + 1), "--quiet", NULL);
-        ok_rmg = !run_stage("rm group terse", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--group", "group=terse",
-                            "--out", rmt, "--steps", st, "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_terse.jsonl"),
+    int ok_rmg = !run_stage("rm group terse", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--group", "group=terse",
+                            "--out", rmt, "--steps", rm_st, "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_terse.jsonl"),
                             "--threads", th, "--seed", sd, "--quiet", NULL) &&
                  !run_stage("rm group working", "rm", "--model", policy, "--tokenizer", tokp, "--records", fb, "--group",
-                            "group=working", "--out", rmw, "--steps", st, "--lr", "1e-3", "--seq", "96", "--log",
+                            "group=working", "--out", rmw, "--steps", rm_st, "--lr", "1e-3", "--seq", "96", "--log",
                             path_in("logs/rm_working.jsonl"), "--threads", th, "--seed", sd, "--quiet", NULL);
-        if (ok_fba)
-            ok_rma = !run_stage("rm audited", "rm", "--model", policy, "--tokenizer", tokp, "--records", fba, "--out", rma, "--steps", st,
-                                "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_audit.jsonl"), "--threads", th, "--seed", sd,
-                                "--quiet", NULL);
-    } else {
-        stage_skip("reward models", "'rlhf rm' is not in this build (issue 4, branch trainers)");
-    }
+    if (ok_fba)
+        ok_rma = !run_stage("rm audited", "rm", "--model", policy, "--tokenizer", tokp, "--records", fba, "--out", rma, "--steps", rm_st,
+                            "--lr", "1e-3", "--seq", "96", "--log", path_in("logs/rm_audit.jsonl"), "--threads", th, "--seed", sd,
+                            "--quiet", NULL);
 
     /* 5. policies: PPO against the fooled RM (unmitigated); mitigations: the
      * worst-case ensemble, early stopping on the gold series, an RM trained
@@ -381,19 +314,13 @@ int cmd_demo(int argc, char **argv) {
      * With `rlhf ppo --gold` every run also logs the gold truth of its own
      * rollouts (sim:gold: correctness and sycophancy), which the monitors
      * compare with the proxy while training. */
-    int have_ppo = have_command("ppo");
-    int has_gold = have_ppo && command_has_flag("ppo", "gold"), has_early = has_gold && command_has_flag("ppo", "early-stop");
-    int has_snap = have_ppo && command_has_flag("ppo", "snapshots");
-    int has_eval = has_gold && command_has_flag("ppo", "eval-prompts"), has_patience = command_has_flag("ppo", "warn-patience");
-    int has_study = have_command("study overoptimization") && has_snap;
     char *snapdir = path_in("snapshots_ppo");
     struct { const char *name, *tag, *reward, *aggregate; int need; demo_role role; int early; const char *why; } ppo_runs[] = {
         {"ppo (single RM)", "ppo", fmt("rm:%s", rm1), "mean", ok_rm1, DEMO_ROLE_UNMITIGATED, 0, NULL},
         {"ppo (ensemble min)", "ppo_ens", fmt("ensemble:min:%s,%s", rm1, rm2), "mean", ok_rm1 && ok_rm2, DEMO_ROLE_MITIGATION, 0, NULL},
-        {"ppo (early stop)", "ppo_early", fmt("rm:%s", rm1), "mean", ok_rm1 && has_early, DEMO_ROLE_MITIGATION, 1,
-         "needs 'rlhf ppo --gold --early-stop' (branch monitors)"},
+        {"ppo (early stop)", "ppo_early", fmt("rm:%s", rm1), "mean", ok_rm1, DEMO_ROLE_MITIGATION, 1, NULL},
         {"ppo (audited RM)", "ppo_audit", fmt("rm:%s", rma), "mean", ok_rma, DEMO_ROLE_MITIGATION, 0,
-         audit_rate <= 0 ? "--audit-rate 0" : !have_audit ? "needs 'rlhf sim feedback --audit-rate' (branch study)" : NULL},
+         audit_rate <= 0 ? "--audit-rate 0" : NULL},
         {"ppo utilitarian", "ppo_util", fmt("groups:rm:%s;rm:%s", rmt, rmw), "mean", ok_rmg, DEMO_ROLE_UTILITARIAN, 0, NULL},
         {"ppo maximin", "ppo_maximin", fmt("groups:rm:%s;rm:%s", rmt, rmw), "min", ok_rmg, DEMO_ROLE_MAXIMIN, 0, NULL},
     };
@@ -403,8 +330,6 @@ int cmd_demo(int argc, char **argv) {
         snprintf(r->tag, sizeof r->tag, "%s", ppo_runs[i].tag);
         r->role = ppo_runs[i].role;
         r->until_step = 0;
-        if (!have_ppo) { snprintf(r->note, sizeof r->note, "'rlhf ppo' is not in this build (issue 5, branch rl)"); continue; }
-        if (!have_rm) { snprintf(r->note, sizeof r->note, "needs 'rlhf rm' (issue 4, branch trainers)"); continue; }
         if (!ppo_runs[i].need) {
             snprintf(r->note, sizeof r->note, "%s", ppo_runs[i].why ? ppo_runs[i].why : "its reward model failed to train (see logs/)");
             continue;
@@ -418,20 +343,20 @@ int cmd_demo(int argc, char **argv) {
                                    "--prompts-per-step", "16", "--max-new", fmt("%d", max_new), "--lr", "5e-5", "--value-lr", "1e-3",
                                    "--log", r->log, "--threads", th, "--seed", sd, "--quiet"};
         for (size_t k = 0; k < sizeof base_args / sizeof base_args[0]; k++) args[na++] = base_args[k];
-        if (has_gold) { args[na++] = "--gold"; args[na++] = "sim:gold"; }
-        if (has_eval) {
-            /* greedy answers to the validation prompts: a steadier gold series than the rollouts' */
-            args[na++] = "--eval-prompts";
-            args[na++] = valp;
-            args[na++] = "--eval-every";
-            args[na++] = "1";
-            /* one crossing of a threshold on this steadier series is enough: with the
-             * default patience 2 (and eval every 2) the full demo's first warning came
-             * at iteration 6, two after held-out gold had fallen 5 points (docs/demo.md) */
-            if (has_patience) { args[na++] = "--warn-patience"; args[na++] = "1"; }
-        }
+        args[na++] = "--gold";
+        args[na++] = "sim:gold";
+        /* greedy answers to the validation prompts: a steadier gold series than the rollouts' */
+        args[na++] = "--eval-prompts";
+        args[na++] = valp;
+        args[na++] = "--eval-every";
+        args[na++] = "1";
+        /* one crossing of a threshold on this steadier series is enough: with the
+         * default patience 2 (and eval every 2) the full demo's first warning came
+         * at iteration 6, two after held-out gold had fallen 5 points (docs/demo.md) */
+        args[na++] = "--warn-patience";
+        args[na++] = "1";
         if (ppo_runs[i].early) args[na++] = "--early-stop";
-        if (r->role == DEMO_ROLE_UNMITIGATED && has_snap) {
+        if (r->role == DEMO_ROLE_UNMITIGATED) {
             /* checkpoints along the run: their held-out gold accuracy says when
              * gold fell (check c), and `rlhf study overoptimization` uses them */
             args[na++] = "--save-every";
@@ -458,7 +383,7 @@ int cmd_demo(int argc, char **argv) {
         }
         if (evaluate(policy_out, tokp, world, ppo_runs[i].tag, n_heldout, max_new, &w, &pc, &r->eval, &r->vs_sft)) return 1;
         r->ran = 1;
-        if (r->role == DEMO_ROLE_UNMITIGATED && has_snap) {
+        if (r->role == DEMO_ROLE_UNMITIGATED) {
             /* held-out gold accuracy of every snapshot, as the table measures it */
             snprintf(r->heldout_log, sizeof r->heldout_log, "%s", path_in("logs/ppo_heldout.jsonl"));
             FILE *hf = fopen(r->heldout_log, "w");
@@ -490,7 +415,7 @@ int cmd_demo(int argc, char **argv) {
     /* gold and proxy against sqrt(KL) along the unmitigated run and for best-of-n (Gao et al. fits) */
     char *study_dir = path_in("study");
     int ok_study = 0;
-    if (has_study && rows[1].ran && rows[1].role == DEMO_ROLE_UNMITIGATED) {
+    if (rows[1].ran && rows[1].role == DEMO_ROLE_UNMITIGATED) {
         char *sp = path_in("study_prompts.jsonl");
         if (demo_head_lines(fmt("%s/heldout.jsonl", world), sp, quick || tiny ? 24 : 64)) {
             fprintf(stderr, "rlhf demo: %s\n", rl_error());
@@ -500,15 +425,12 @@ int cmd_demo(int argc, char **argv) {
                               fmt("rm:%s", rm1), "--gold", "sim:gold", "--n-list", quick || tiny ? "1,2,4,8" : "1,2,4,8,16,32",
                               "--ppo-dir", snapdir, "--ppo-samples", "2", "--max-new", fmt("%d", max_new), "--seed", sd, "--out",
                               study_dir, "--threads", th, "--quiet", NULL);
-    } else if (!has_study) {
-        stage_skip("study", "'rlhf study overoptimization' / 'rlhf ppo --snapshots' not in this build (branch study)");
     }
     struct { const char *name, *cmd; } prefs[] = {{"dpo", "dpo"}, {"kto", "kto"}};
     for (int i = 0; i < 2; i++) {
         demo_row *r = &rows[nrows++];
         snprintf(r->method, sizeof r->method, "%s", prefs[i].name);
         snprintf(r->tag, sizeof r->tag, "%s", prefs[i].name);
-        if (!have_command(prefs[i].cmd)) { snprintf(r->note, sizeof r->note, "'rlhf %s' is not in this build (issue 4, branch trainers)", prefs[i].cmd); continue; }
         char *o = path_in(fmt("%s.ckpt", prefs[i].name));
         snprintf(r->log, sizeof r->log, "%s", path_in(fmt("logs/%s.jsonl", prefs[i].name)));
         if (run_stage(prefs[i].name, prefs[i].cmd, "--model", policy, "--tokenizer", tokp, "--records", fb, "--out", o, "--steps",
@@ -536,7 +458,6 @@ int cmd_demo(int argc, char **argv) {
            quick || tiny ? " (quick and tiny sizes are not expected to pass them; docs/demo.md)" : "");
     char serve[1024];
     snprintf(serve, sizeof serve, "rlhf serve --model %s --tokenizer %s --db %s", policy, tokp, path_in("feedback.db"));
-    if (!have_command("serve")) strncat(serve, "   (rlhf serve: branch serve, not in this build yet)", sizeof serve - strlen(serve) - 1);
     /* summary.json: the table, machine-readable (the tests compare it with rlhf sim eval) */
     FILE *sj = fopen(path_in("summary.json"), "w");
     if (sj) {
