@@ -97,9 +97,6 @@ static int run_stage(const char *name, ...) {
     return run_stage_v(name, args);
 }
 
-/* Whether `rlhf WORDS --help` lists --FLAG: the demo uses the flags other
- * branches bring (ppo --gold/--early-stop/--snapshots, sim feedback
- * --audit-rate) only when this build has them. */
 /* CPU seconds of this process and of every child it waited for. */
 static double total_cpu(void) {
     struct rusage ru;
