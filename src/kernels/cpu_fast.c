@@ -351,8 +351,9 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
  * the same row inside a 300-row call, by ~1e-7 relative); and inside a full
  * tile, slots 0-5 and 6-11 sum in two different orders. A row's bits depend
  * only on its slot in a full tile. So the exact matmul gives every row a slot
- * that is a function of its POSITION t: slot = t mod u. In the training
- * forward with T a multiple of u (PPO pads T: ops_exact_tile) the rows are
+ * that is a function of its POSITION t: slot = t mod u. In a training
+ * forward with T a multiple of u (ops_exact_tile; PPO does not pad to it: the
+ * gather below costs less than the padded rows would) the rows are
  * already there (row n = b*T + t, threads split at whole tiles); otherwise,
  * and for the decode step (every row at position pos), rows are gathered into
  * tiles at a slot of their class (slots that sum alike; dummy zero rows
