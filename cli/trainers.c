@@ -33,6 +33,17 @@
     {"missing-weight", RL_FLAG_FLOAT, &(o).missing_weight, "-1", -1, 1e6, NULL, \
      "weight of annotators missing from --annotator-weights (-1 = they are an error)"}
 
+/* dpo and kto: held-out evaluation, KL sampling and their monitors (the same for both) */
+#define PREF_EVAL_FLAGS(o) \
+    {"val-fraction", RL_FLAG_FLOAT, &(o).val_fraction, "0.1", 0, 0.9, NULL, "fraction of prompts held out for the preference/KL metrics"}, \
+    {"eval-every", RL_FLAG_I64, &(o).eval_every, "0", 0, 1e12, NULL, "held-out evaluation every K steps (0 = at the start and end)"}, \
+    {"ckpt-every", RL_FLAG_I64, &(o).ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"}, \
+    {"kl-samples", RL_FLAG_INT, &(o).kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"}, \
+    {"kl-tokens", RL_FLAG_INT, &(o).kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"}, \
+    {"warn-dpo-drop", RL_FLAG_FLOAT, &(o).warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, \
+     "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"}, \
+    {"warn-kl-budget", RL_FLAG_FLOAT, &(o).warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"}
+
 static const char *nz(const char *s) { return s && s[0] ? s : NULL; }
 
 /* Checkpoint security flags (cli/cli.h), the same on every trainer: sign what
@@ -209,13 +220,7 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"min-lr-frac", RL_FLAG_FLOAT, &o.min_lr_frac, "1.0", 0, 1, NULL, "cosine floor as a fraction of --lr (1 = constant after warm-up)"},
         {"weight-decay", RL_FLAG_FLOAT, &o.weight_decay, "0.0", 0, 10, NULL, "AdamW weight decay (matmul weights)"},
         {"grad-clip", RL_FLAG_FLOAT, &o.grad_clip, "10", 0, 1e9, NULL, "clip the global gradient norm (DPO repo: 10; 0 = off)"},
-        {"val-fraction", RL_FLAG_FLOAT, &o.val_fraction, "0.1", 0, 0.9, NULL, "fraction of prompts held out for the preference/KL metrics"},
-        {"eval-every", RL_FLAG_I64, &o.eval_every, "0", 0, 1e12, NULL, "held-out evaluation every K steps (0 = at the start and end)"},
-        {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
-        {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
-        {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
-        {"warn-dpo-drop", RL_FLAG_FLOAT, &o.warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"},
-        {"warn-kl-budget", RL_FLAG_FLOAT, &o.warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"},
+        PREF_EVAL_FLAGS(o),
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
@@ -243,13 +248,7 @@ static int dpo_common(int argc, char **argv, int kto) {
         {"min-lr-frac", RL_FLAG_FLOAT, &o.min_lr_frac, "1.0", 0, 1, NULL, "cosine floor as a fraction of --lr (1 = constant after warm-up)"},
         {"weight-decay", RL_FLAG_FLOAT, &o.weight_decay, "0.0", 0, 10, NULL, "AdamW weight decay (matmul weights)"},
         {"grad-clip", RL_FLAG_FLOAT, &o.grad_clip, "10", 0, 1e9, NULL, "clip the global gradient norm (0 = off)"},
-        {"val-fraction", RL_FLAG_FLOAT, &o.val_fraction, "0.1", 0, 0.9, NULL, "fraction of prompts held out for the preference/KL metrics"},
-        {"eval-every", RL_FLAG_I64, &o.eval_every, "0", 0, 1e12, NULL, "held-out evaluation every K steps (0 = at the start and end)"},
-        {"ckpt-every", RL_FLAG_I64, &o.ckpt_every, "0", 0, 1e12, NULL, "checkpoint every K steps (0 = at the end)"},
-        {"kl-samples", RL_FLAG_INT, &o.kl_samples, "16", 0, 65536, NULL, "held-out prompts sampled for the KL(pi||ref) estimate (0 = off)"},
-        {"kl-tokens", RL_FLAG_INT, &o.kl_tokens, "64", 0, 65536, NULL, "max tokens per KL sample"},
-        {"warn-dpo-drop", RL_FLAG_FLOAT, &o.warn_dpo_drop, "1.0", 1e-6, 1e9, NULL, "monitor: warn when the held-out chosen AND rejected log-ratios both fell this many nats"},
-        {"warn-kl-budget", RL_FLAG_FLOAT, &o.warn_kl_budget, "6", 1e-9, 1e9, NULL, "monitor: warn when the sampled KL(pi||ref) exceeds this (nats)"},
+        PREF_EVAL_FLAGS(o),
         RUN_FLAGS(threads, o.kernels, o.quiet, o.log_path),
         SEC_FLAGS,
     };
