@@ -7,11 +7,8 @@
 #include "demo.h"
 #include "../base/binfile.h"
 #include "../base/log.h"
-#include "../data/chat.h"
 #include "../diag/diag.h"
-#include "../model/checkpoint.h"
-#include "../model/sampler.h"
-#include "../tok/tok.h"
+#include "../eval/eval.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -112,17 +109,6 @@ static rl_status collect_prompt(void *vc, json_t *o, long lineno) {
     return RL_OK;
 }
 
-/* Decodes a generated row without its special tokens (the closing <|end|>). */
-static char *row_text(const tok_tokenizer *t, const int *ids, int n) {
-    int *keep = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), k = 0;
-    for (int i = 0; i < n; i++) if (!tok_is_special(t, ids[i])) keep[k++] = ids[i];
-    char *out = NULL;
-    size_t len;
-    if (tok_decode(t, keep, k, &out, &len) != RL_OK) out = NULL;
-    free(keep);
-    return out;
-}
-
 static void write_pair(FILE *f, const char *prompt, const char *resp) {
     int n1 = rl_json_escape(NULL, 0, prompt) + 1, n2 = rl_json_escape(NULL, 0, resp) + 1;
     char *a = malloc((size_t)n1), *b = malloc((size_t)n2);
@@ -134,85 +120,26 @@ static void write_pair(FILE *f, const char *prompt, const char *resp) {
 }
 
 rl_status demo_generate(const demo_gen_opts *o, const char *prompts_jsonl, const char *out_jsonl, long *n_out) {
-    if (o->k < 1 || o->batch < 1 || o->max_new < 1) return rl_fail(RL_EINVAL, "demo_generate: k, batch and max_new must be >= 1");
     prompt_list pl = {0};
     pl.max = o->max_prompts;
     pl.path = prompts_jsonl;
-    tok_tokenizer *t = NULL;
-    gpt_model m;
-    memset(&m, 0, sizeof m);
-    int loaded = 0;
+    eval_answers ans = {0};
     char *mem = NULL;
     size_t memlen = 0;
-    FILE *f = NULL;
-    int **ids = NULL, *plen = NULL;
-    sampler_result res;
-    memset(&res, 0, sizeof res);
     rl_status st = each_json_line(prompts_jsonl, collect_prompt, &pl, 1);
-    if (st) goto out;
-    if ((st = tok_load(&t, o->tokenizer))) goto out;
-    ckpt_info info;
-    if ((st = ckpt_load(o->model, &m, 1, 1, NULL, NULL, 0, 0, 0, 0, 0, &info))) goto out;
-    loaded = 1;
-    if (tok_vocab_size(t) != m.cfg.V) { st = rl_fail(RL_EINVAL, "%s has %d ids, the model %s %d", o->tokenizer, tok_vocab_size(t), o->model, m.cfg.V); goto out; }
-    f = open_memstream(&mem, &memlen);
-    int rows_max = o->batch * o->k;
-    ids = calloc((size_t)rows_max, sizeof(int *));
-    plen = calloc((size_t)rows_max, sizeof(int));
-    if (!f || !ids || !plen) { st = rl_fail(RL_ENOMEM, "out of memory"); goto out; }
-    sampler_opts so;
-    sampler_opts_default(&so);
-    so.max_tokens = o->max_new;
-    so.temperature = o->temperature;
-    so.stop_tokens[0] = tok_special(t, CHAT_END);
-    long n = 0;
-    for (int start = 0; start < pl.n; start += o->batch) {
-        int nb = pl.n - start < o->batch ? pl.n - start : o->batch;
-        for (int b = 0; b < nb; b++) {
-            chat_turn turn = {CHAT_ROLE_USER, pl.v[start + b]};
-            size_t tl;
-            char *text = chat_render_alloc(&turn, 1, 1, &tl);
-            if (!text) { st = rl_fail(RL_ENOMEM, "out of memory"); goto out; }
-            int *p = NULL, np = 0;
-            st = tok_encode(t, text, tl, 1, &p, &np);
-            free(text);
-            if (st) goto out;
-            for (int j = 0; j < o->k; j++) { ids[b * o->k + j] = p; plen[b * o->k + j] = np; }
-            if (np + o->max_new > m.cfg.maxT) {
-                st = rl_fail(RL_EINVAL, "%s: prompt %d is %d tokens; with %d new tokens it exceeds the model's context %d",
-                             prompts_jsonl, start + b + 1, np, o->max_new, m.cfg.maxT);
-                goto out;
-            }
-        }
-        /* Each call's rows draw from streams 0..rows-1 of its own seed, so a
-         * batch gets a seed of its own (answers differ across batches). */
-        so.seed = o->seed + (uint64_t)start * 7919u;
-        st = sampler_generate(&m, (const int *const *)ids, plen, nb * o->k, &so, &res, NULL, NULL);
-        for (int b = 0; b < nb; b++) { free(ids[b * o->k]); for (int j = 0; j < o->k; j++) ids[b * o->k + j] = NULL; }
-        if (st) goto out;
-        for (int r = 0; r < nb * o->k; r++) {
-            char *txt = row_text(t, res.tokens + (size_t)r * res.cap, res.len[r]);
-            write_pair(f, pl.v[start + r / o->k], txt ? txt : "");
-            free(txt);
-            n++;
-        }
-        sampler_result_free(&res);
-        memset(&res, 0, sizeof res);
+    /* the batched answering is rlhf eval's (src/eval): chat template, <|end|> stop, a seed per batch */
+    eval_gen_opts eo = {o->model, o->tokenizer, o->k, o->temperature, o->max_new, o->batch, o->seed};
+    if (!st) st = eval_generate(&eo, pl.v, pl.n, &ans);
+    FILE *f = st ? NULL : open_memstream(&mem, &memlen);
+    if (!st && !f) st = rl_fail(RL_ENOMEM, "out of memory");
+    if (f) {
+        for (int i = 0; i < ans.n; i++) write_pair(f, ans.prompt[i], ans.response[i]);
+        fclose(f);
+        st = rl_atomic_write(out_jsonl, mem, memlen);
+        if (!st && n_out) *n_out = ans.n;
     }
-    fclose(f);
-    f = NULL;
-    st = rl_atomic_write(out_jsonl, mem, memlen);
-    if (n_out) *n_out = n;
-out:
-    if (f) fclose(f);
     free(mem);
-    sampler_result_free(&res);
-    /* prompts of an unfinished batch (row b*k holds prompt b's tokens; the other k-1 rows share them) */
-    for (int r = 0; ids && o->k > 0 && r < o->batch * o->k; r += o->k) free(ids[r]);
-    free(ids);
-    free(plen);
-    if (loaded) gpt_free(&m);
-    tok_free(t);
+    eval_answers_free(&ans);
     for (int i = 0; i < pl.n; i++) free(pl.v[i]);
     free(pl.v);
     return st;

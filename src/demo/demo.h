@@ -37,6 +37,8 @@ typedef struct {
  * ("<|bos|><|user|>P<|end|><|assistant|>"), stopping at <|end|>. Writes k lines
  * {"prompt","response"} per prompt to out_jsonl (atomically): the format of
  * `rlhf sim eval --responses` and `rlhf sim feedback --samples`.
+ * The answering is eval_generate's (src/eval/eval.h): responses are decoded
+ * without special tokens and repaired to valid UTF-8.
  * RL_ENOTFOUND / RL_EFORMAT with a message on a bad file; *n_out may be NULL. */
 rl_status demo_generate(const demo_gen_opts *o, const char *prompts_jsonl, const char *out_jsonl, long *n_out);
 
